@@ -1,0 +1,367 @@
+"""The Dataverse simulator's HTTP surface: a Web API subset and a `/_sim/` control API."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from devtools.dataverse_sim.state import (
+    CODE_PAYLOAD,
+    CODE_QUERY,
+    CODE_SEGMENT,
+    CODE_UNAUTHORIZED,
+    CODE_UNAVAILABLE,
+    DEFAULT_OPPORTUNITIES,
+    OPPORTUNITY_COLUMNS,
+    TABLES,
+    Fault,
+    ODataError,
+    SimState,
+    parse_guid,
+)
+
+API_PREFIX = "/api/data/v9.2"
+DEFAULT_TOKEN = "dev-dataverse-token"  # noqa: S105 - a well-known local-only token
+ODATA_JSON = "application/json; odata.metadata=minimal"
+
+log = logging.getLogger("devtools.dataverse_sim")
+
+_SEGMENT_RE = re.compile(r"^(?P<set>[A-Za-z_]+)(?:\((?P<key>[^()]*)\))?$")
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    token: str = DEFAULT_TOKEN
+    opportunities: tuple[tuple[str, str], ...] = DEFAULT_OPPORTUNITIES
+
+
+def create_app(config: SimConfig | None = None) -> Starlette:
+    config = config or SimConfig()
+    sim = SimState(config.opportunities)
+    app = Starlette(
+        routes=[
+            Route(API_PREFIX + "/{path:path}", _web_api, methods=["GET", "POST", "PATCH", "DELETE"]),
+            Route("/_sim/state", _control_state, methods=["GET"]),
+            Route("/_sim/stats", _control_stats, methods=["GET"]),
+            Route("/_sim/opportunities", _control_add_opportunity, methods=["POST"]),
+            Route("/_sim/faults", _control_faults, methods=["POST", "DELETE"]),
+            Route("/_sim/down", _control_down, methods=["POST"]),
+            Route("/_sim/reset", _control_reset, methods=["POST"]),
+        ],
+        middleware=[Middleware(_RequestLog, sim=sim)],
+    )
+    app.state.sim = sim
+    app.state.config = config
+    return app
+
+
+class _RequestLog:
+    """One log line per request, and the Web API request counters.
+
+    Counting happens when the response starts, before it is sent, so a client that has its
+    answer always sees it counted.
+    """
+
+    def __init__(self, app: ASGIApp, sim: SimState) -> None:
+        self.app = app
+        self.sim = sim
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        method, path = scope["method"], scope["path"]
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if path.startswith(API_PREFIX + "/"):
+                    self.sim.record_request(method, status)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            # Path only: no query string, and never a header (the bearer token lives there).
+            elapsed = (time.perf_counter() - started) * 1000
+            log.info("%s %s %d %.1fms", method, path, status, elapsed)
+
+
+# ---- Web API ----------------------------------------------------------------------------------
+
+
+async def _web_api(request: Request) -> Response:
+    sim: SimState = request.app.state.sim
+    config: SimConfig = request.app.state.config
+    try:
+        if sim.down:
+            raise ODataError(503, CODE_UNAVAILABLE, "The service is unavailable (simulator down).")
+        _check_auth(request, config.token)
+        # Faults apply after authentication: the real service throttles per user.
+        fault = sim.take_fault(request.method, request.url.path)
+        if fault is not None:
+            if fault.delay_seconds:
+                await asyncio.sleep(fault.delay_seconds)
+            if fault.status is not None:
+                raise fault.error()
+        return await _dispatch(request, sim)
+    except ODataError as exc:
+        return JSONResponse(
+            exc.body(),
+            status_code=exc.status,
+            headers={"OData-Version": "4.0", **exc.headers},
+            media_type=ODATA_JSON,
+        )
+
+
+def _check_auth(request: Request, token: str) -> None:
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        presented.strip().encode(), token.encode()
+    ):
+        raise ODataError(
+            401,
+            CODE_UNAUTHORIZED,
+            "The request has no valid bearer token.",
+            {"WWW-Authenticate": "Bearer"},
+        )
+
+
+async def _dispatch(request: Request, sim: SimState) -> Response:
+    segment = request.path_params["path"]
+    base = str(request.base_url).rstrip("/") + API_PREFIX
+    if segment == "":
+        sets = [*TABLES, "opportunities"]
+        return _json(
+            {"@odata.context": f"{base}/$metadata", "value": [{"name": s, "url": s} for s in sets]}
+        )
+    match = _SEGMENT_RE.match(segment)
+    entity_set = match["set"] if match else segment
+    if match is None or (entity_set not in TABLES and entity_set != "opportunities"):
+        raise ODataError(404, CODE_SEGMENT, f"Resource not found for the segment '{segment[:80]}'.")
+    key = parse_guid(match["key"]) if match["key"] is not None else None
+    method = request.method
+    params = request.query_params
+
+    if method == "GET":
+        columns = _columns(entity_set)
+        select = _parse_select(params.get("$select"), columns, entity_set)
+        if key is not None:
+            row = _project(sim.get(entity_set, key), select, entity_set)
+            context = f"{base}/$metadata#{entity_set}/$entity"
+            return _json({"@odata.context": context, **row})
+        rows = sim.query(entity_set, params.get("$filter"), params.get("$orderby"), _top(params))
+        shown = f"({','.join(select)})" if select else ""
+        return _json(
+            {
+                "@odata.context": f"{base}/$metadata#{entity_set}{shown}",
+                "value": [_project(r, select, entity_set) for r in rows],
+            }
+        )
+    if entity_set == "opportunities":
+        raise ODataError(
+            405, CODE_QUERY, "The simulator serves opportunities read-only (POST /_sim/opportunities)."
+        )
+    entity_id = f"{base}/{entity_set}({{}})"
+    representation = "return=representation" in request.headers.get("prefer", "")
+    if method == "POST":
+        if key is not None:
+            raise ODataError(405, CODE_QUERY, "POST is not allowed on a single record.")
+        row = sim.create(entity_set, await _json_body(request))
+        return _written(row, 201, representation, entity_id.format(row["activityid"]))
+    if key is None:
+        raise ODataError(405, CODE_QUERY, f"{method} needs a record key.")
+    if method == "DELETE":
+        sim.delete(entity_set, key)
+        return Response(status_code=204, headers={"OData-Version": "4.0"})
+    row, _created = sim.upsert(
+        entity_set,
+        key,
+        await _json_body(request),
+        if_match=request.headers.get("if-match"),
+        if_none_match=request.headers.get("if-none-match"),
+    )
+    return _written(row, 200, representation, entity_id.format(key))
+
+
+def _written(row: dict[str, Any], status: int, representation: bool, entity_id: str) -> Response:
+    headers = {"OData-Version": "4.0", "OData-EntityId": entity_id}
+    if representation:
+        return JSONResponse(row, status_code=status, headers=headers, media_type=ODATA_JSON)
+    return Response(status_code=204, headers=headers)
+
+
+def _json(body: Mapping[str, Any]) -> Response:
+    return JSONResponse(dict(body), headers={"OData-Version": "4.0"}, media_type=ODATA_JSON)
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    if not request.headers.get("content-type", "").lower().startswith("application/json"):
+        raise ODataError(415, CODE_PAYLOAD, "Content-Type must be application/json.")
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError):
+        raise ODataError(400, CODE_PAYLOAD, "The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise ODataError(400, CODE_PAYLOAD, "The request body must be a JSON object.")
+    return body
+
+
+def _columns(entity_set: str) -> frozenset[str]:
+    if entity_set == "opportunities":
+        return OPPORTUNITY_COLUMNS
+    return TABLES[entity_set].readable
+
+
+def _primary_key(entity_set: str) -> str:
+    return "opportunityid" if entity_set == "opportunities" else "activityid"
+
+
+def _parse_select(text: str | None, columns: frozenset[str], entity_set: str) -> list[str]:
+    if not text:
+        return []
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    for name in names:
+        if name not in columns:
+            raise ODataError(
+                400, CODE_QUERY, f"Could not find a property named '{name[:80]}' on '{entity_set}'."
+            )
+    return names
+
+
+def _project(row: Mapping[str, Any], select: list[str], entity_set: str) -> dict[str, Any]:
+    if not select:
+        return dict(row)
+    # The service always returns the etag and the primary key alongside the selected columns.
+    keep = {"@odata.etag", _primary_key(entity_set), *select}
+    return {k: v for k, v in row.items() if k in keep}
+
+
+def _top(params: Mapping[str, str]) -> int | None:
+    text = params.get("$top")
+    if text is None:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise ODataError(400, CODE_QUERY, "$top must be a positive integer.")
+    return int(text)
+
+
+# ---- control API (no auth: loopback-only dev tool) -------------------------------------------
+
+
+class _OpportunitySpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str | None = None
+    name: str = Field(min_length=1, max_length=300)
+
+
+class _FaultSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    status: Literal[429, 500, 502, 503, 504] | None = None
+    count: int = Field(default=1, ge=1, le=100_000)
+    retry_after: int | None = Field(default=None, alias="retryAfter", ge=0, le=3600)
+    delay_seconds: float = Field(default=0.0, alias="delaySeconds", ge=0, le=120)
+    path_regex: str | None = Field(default=None, alias="pathRegex", max_length=500)
+    method: Literal["GET", "POST", "PATCH", "DELETE"] | None = None
+
+    @field_validator("path_regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from None
+        return value
+
+
+class _DownSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    down: bool
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _control_error(message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": "sim.bad-request", "message": message}}, 400)
+
+
+async def _control_body(request: Request, model: type[_M]) -> _M | JSONResponse:
+    try:
+        return model.model_validate_json(await request.body() or b"{}")
+    except ValidationError as exc:
+        details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return _control_error(details or "invalid body")
+
+
+async def _control_state(request: Request) -> Response:
+    return JSONResponse(request.app.state.sim.snapshot())
+
+
+async def _control_stats(request: Request) -> Response:
+    return JSONResponse(request.app.state.sim.stats())
+
+
+async def _control_add_opportunity(request: Request) -> Response:
+    spec = await _control_body(request, _OpportunitySpec)
+    if isinstance(spec, JSONResponse):
+        return spec
+    try:
+        row = request.app.state.sim.add_opportunity(spec.id, spec.name)
+    except ODataError as exc:
+        return _control_error(exc.message)
+    return JSONResponse(row, 201)
+
+
+async def _control_faults(request: Request) -> Response:
+    sim: SimState = request.app.state.sim
+    if request.method == "DELETE":
+        sim.clear_faults()
+        return Response(status_code=204)
+    spec = await _control_body(request, _FaultSpec)
+    if isinstance(spec, JSONResponse):
+        return spec
+    if spec.status is None and spec.delay_seconds <= 0:
+        return _control_error("a fault needs a status, a delaySeconds, or both")
+    fault = Fault(
+        status=spec.status,
+        remaining=spec.count,
+        retry_after=spec.retry_after,
+        delay_seconds=spec.delay_seconds,
+        path_regex=re.compile(spec.path_regex) if spec.path_regex else None,
+        method=spec.method,
+    )
+    sim.add_fault(fault)
+    return JSONResponse(fault.describe(), 201)
+
+
+async def _control_down(request: Request) -> Response:
+    spec = await _control_body(request, _DownSpec)
+    if isinstance(spec, JSONResponse):
+        return spec
+    request.app.state.sim.set_down(spec.down)
+    return JSONResponse({"down": spec.down})
+
+
+async def _control_reset(request: Request) -> Response:
+    request.app.state.sim.reset()
+    return Response(status_code=204)

@@ -1,0 +1,8 @@
+"""The Functions app: created here, one Blueprint registered per module in functions/."""
+
+import azure.functions as func
+
+from functions import health
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+app.register_functions(health.bp)

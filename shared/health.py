@@ -1,0 +1,34 @@
+"""The health report behind GET /api/health: each dependency checked, nothing secret shown."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.errors import BridgeError
+from shared.runtime import Runtime
+
+CHECK_TIMEOUT_SECONDS = 5.0
+
+
+@dataclass
+class HealthReport:
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(c["status"] != "fail" for c in self.checks.values())
+
+    def body(self) -> dict[str, Any]:
+        return {"status": "ok" if self.ok else "fail", "checks": self.checks}
+
+
+async def check_health(rt: Runtime) -> HealthReport:
+    report = HealthReport()
+    try:
+        await asyncio.wait_for(rt.tables.ping(), CHECK_TIMEOUT_SECONDS)
+        report.checks["storage"] = {"status": "ok"}
+    except (BridgeError, TimeoutError, OSError):
+        report.checks["storage"] = {"status": "fail", "detail": "table storage unreachable"}
+    return report

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from devtools.azurite import Azurite
+from shared.config import Settings
+from shared.runtime import Runtime, set_runtime
+from tests.support import body_json, call, request
+
+
+async def test_health_ok_against_azurite(runtime: Runtime) -> None:
+    resp = await call("health", request("GET", "/api/health"))
+    assert resp.status_code == 200
+    assert body_json(resp) == {"status": "ok", "checks": {"storage": {"status": "ok"}}}
+
+
+async def test_health_503_when_storage_stops() -> None:
+    with Azurite() as own:
+        rt = Runtime(Settings.from_env({"AzureWebJobsStorage": own.connection_string}))
+        set_runtime(rt)
+        try:
+            assert (await call("health", request("GET", "/api/health"))).status_code == 200
+            own.stop()
+            resp = await call("health", request("GET", "/api/health"))
+            body = body_json(resp)
+            assert resp.status_code == 503
+            assert body["status"] == "fail"
+            assert body["checks"]["storage"]["status"] == "fail"
+            text = resp.get_body().decode()
+            assert "AccountKey" not in text
+            assert "devstoreaccount1" not in text
+        finally:
+            set_runtime(None)
+            await rt.aclose()
