@@ -2,7 +2,8 @@
 
 import azure.functions as func
 
-from functions import health
+from functions import health, tokens
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(health.bp)
+app.register_functions(tokens.bp)

@@ -10,11 +10,18 @@ import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import azure.functions as func
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
 
-from shared.errors import BridgeError
+from shared.errors import (
+    BridgeError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+    ValidationError,
+)
 
 log = logging.getLogger("functions")
 
@@ -48,6 +55,41 @@ def _path(url: str) -> str:
     from urllib.parse import urlsplit
 
     return urlsplit(url).path
+
+
+DEFAULT_MAX_BODY = 64 * 1024
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_body(
+    req: func.HttpRequest, model: type[M], max_bytes: int = DEFAULT_MAX_BODY
+) -> M:
+    """Validate a JSON body against a model; errors name the field, never echo the input."""
+    raw = req.get_body() or b""
+    if len(raw) > max_bytes:
+        raise PayloadTooLargeError(f"The body is larger than {max_bytes} bytes.")
+    ctype = (req.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
+    if ctype != "application/json" and not ctype.endswith("+json"):
+        raise UnsupportedMediaTypeError("Send the body as application/json.")
+    try:
+        data = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError("The body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ValidationError("The body must be a JSON object.")
+    try:
+        return model.model_validate(data)
+    except PydanticValidationError as exc:
+        raise validation_error(exc) from None
+
+
+def validation_error(exc: PydanticValidationError) -> ValidationError:
+    errors = [
+        {"field": ".".join(str(p) for p in e["loc"]) or "(body)", "message": e["msg"]}
+        for e in exc.errors(include_input=False, include_url=False)
+    ]
+    first = errors[0]
+    return ValidationError(f"Invalid field {first['field']}: {first['message']}", errors)
 
 
 Handler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]

@@ -12,15 +12,27 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from shared.config import Settings, get_settings
+from shared.kaizala import KaizalaClient
+from shared.secrets import SecretStore, SeededSecretStore, build_secret_store
 from shared.storage import TableStore
+from shared.tokens import TokenManager
 
 if TYPE_CHECKING:
+    import httpx
     from azure.core.credentials_async import AsyncTokenCredential
 
 
 class Runtime:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        kaizala_transport: httpx.AsyncBaseTransport | None = None,
+        secret_store: SecretStore | None = None,
+    ) -> None:
         self.settings = settings
+        self._kaizala_transport = kaizala_transport
+        self._secret_store = secret_store
 
     @cached_property
     def credential(self) -> AsyncTokenCredential:
@@ -39,10 +51,41 @@ class Runtime:
         credential = None if storage.connection_string else self.credential
         return TableStore.from_settings(storage, self.settings.table_prefix, credential)
 
+    @cached_property
+    def secrets(self) -> SecretStore:
+        inner = self._secret_store
+        if inner is None:
+            needs_aad = self.settings.key_vault_url is not None
+            inner = build_secret_store(self.settings, self.credential if needs_aad else None)
+        return SeededSecretStore(inner, self.settings)
+
+    @cached_property
+    def tokens(self) -> TokenManager:
+        # The manager fetches through the client, and the client asks the manager for tokens;
+        # the lambda breaks the construction cycle.
+        return TokenManager(
+            lambda app_id, secret, refresh: self.kaizala.fetch_access_token(
+                app_id, secret, refresh
+            ),
+            self.secrets,
+            self.tables,
+        )
+
+    @cached_property
+    def kaizala(self) -> KaizalaClient:
+        from shared.kaizala import build_http_client
+
+        http = build_http_client(self._kaizala_transport)
+        return KaizalaClient.from_settings(self.settings, self.tokens, http=http)
+
     async def aclose(self) -> None:
         closers = []
         if "tables" in self.__dict__:
             closers.append(self.tables.close())
+        if "kaizala" in self.__dict__:
+            closers.append(self.kaizala.aclose())
+        if "secrets" in self.__dict__:
+            closers.append(self.secrets.close())
         if "credential" in self.__dict__:
             closers.append(self.credential.close())
         await asyncio.gather(*closers, return_exceptions=True)

@@ -24,7 +24,7 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.data.tables import UpdateMode
+from azure.data.tables import EdmType, EntityProperty, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from shared.config import StorageSettings
@@ -103,6 +103,23 @@ def unpack_blob(entity: Mapping[str, Any], prefix: str = "Body") -> bytes:
     return zlib.decompress(packed) if packed else b""
 
 
+_INT32 = range(-(2**31), 2**31)
+
+
+def _to_table(entity: Mapping[str, Any]) -> Entity:
+    """Python ints beyond 32 bits go as Edm.Int64 (the SDK refuses them otherwise)."""
+    return {
+        k: EntityProperty(v, EdmType.INT64)
+        if isinstance(v, int) and not isinstance(v, bool) and v not in _INT32
+        else v
+        for k, v in entity.items()
+    }
+
+
+def _from_table(entity: Mapping[str, Any]) -> Entity:
+    return {k: v.value if isinstance(v, EntityProperty) else v for k, v in entity.items()}
+
+
 @dataclass(frozen=True)
 class Stored:
     entity: Entity
@@ -175,7 +192,7 @@ class TableStore:
         check_entity(entity)
         client = await self.table(table)
         try:
-            await client.create_entity(entity)
+            await client.create_entity(_to_table(entity))
             return True
         except ResourceExistsError:
             return False
@@ -190,14 +207,14 @@ class TableStore:
             return None
         except AzureError as exc:
             raise _storage_error(exc) from exc
-        return Stored(dict(found), str(found.metadata.get("etag")))
+        return Stored(_from_table(found), str(found.metadata.get("etag")))
 
     async def upsert(self, table: str, entity: Entity, *, replace: bool = False) -> None:
         check_entity(entity)
         client = await self.table(table)
         mode = UpdateMode.REPLACE if replace else UpdateMode.MERGE
         try:
-            await client.upsert_entity(entity, mode=mode)
+            await client.upsert_entity(_to_table(entity), mode=mode)
         except AzureError as exc:
             raise _storage_error(exc) from exc
 
@@ -208,7 +225,10 @@ class TableStore:
         mode = UpdateMode.REPLACE if replace else UpdateMode.MERGE
         try:
             await client.update_entity(
-                entity, mode=mode, etag=etag, match_condition=MatchConditions.IfNotModified
+                _to_table(entity),
+                mode=mode,
+                etag=etag,
+                match_condition=MatchConditions.IfNotModified,
             )
             return True
         except (ResourceModifiedError, ResourceNotFoundError):
@@ -255,7 +275,7 @@ class TableStore:
             async for found in client.query_entities(
                 filter_, parameters=parameters, select=select, results_per_page=page_size
             ):
-                yield Stored(dict(found), str(found.metadata.get("etag")))
+                yield Stored(_from_table(found), str(found.metadata.get("etag")))
                 count += 1
                 if limit is not None and count >= limit:
                     return

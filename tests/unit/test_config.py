@@ -109,5 +109,7 @@ def test_readme_settings_table_matches_code() -> None:
         if m:
             rows[m.group(1)] = m.group(3).strip("` ")
     expected = {s.name: (s.default or "") for s in SETTINGS}
-    documented = {name: ("" if default in ("", "—", "-") else default) for name, default in rows.items()}
+    documented = {
+        name: ("" if default in ("", "—", "-") else default) for name, default in rows.items()
+    }
     assert documented == expected

@@ -1,0 +1,37 @@
+"""Kaizala token renewal (timer) and connector onboarding through the PIN flow (ADMIN)."""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from functions.http import handle_errors, json_response, parse_body
+from shared import onboarding
+from shared.runtime import get_runtime
+
+log = logging.getLogger(__name__)
+bp = func.Blueprint()
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%KAIZALA_RENEW_SCHEDULE%", run_on_startup=False)
+async def renew_kaizala_token(timer: func.TimerRequest) -> None:
+    outcome = await get_runtime().tokens.renew_if_due()
+    log.info("renew_kaizala_token: %s", outcome)
+
+
+@bp.route(route="manage/kaizala/pin", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+@handle_errors
+async def kaizala_pin(req: func.HttpRequest) -> func.HttpResponse:
+    body = parse_body(req, onboarding.PinRequest, max_bytes=4096)
+    rt = get_runtime()
+    await onboarding.request_pin(rt.kaizala, rt.secrets, body)
+    return json_response({"status": "pin-sent"}, status=202)
+
+
+@bp.route(route="manage/kaizala/login", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+@handle_errors
+async def kaizala_login(req: func.HttpRequest) -> func.HttpResponse:
+    body = parse_body(req, onboarding.LoginRequest, max_bytes=4096)
+    rt = get_runtime()
+    return json_response(await onboarding.login(rt.kaizala, rt.secrets, rt.tokens, body))
