@@ -2,8 +2,10 @@
 
 import azure.functions as func
 
-from functions import health, tokens
+from functions import actions, health, subscriptions, tokens
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(health.bp)
 app.register_functions(tokens.bp)
+app.register_functions(actions.bp)
+app.register_functions(subscriptions.bp)

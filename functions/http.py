@@ -19,9 +19,12 @@ from pydantic import ValidationError as PydanticValidationError
 from shared.errors import (
     BridgeError,
     PayloadTooLargeError,
+    UnavailableError,
     UnsupportedMediaTypeError,
+    UpstreamError,
     ValidationError,
 )
+from shared.kaizala import KaizalaError, KaizalaRateLimitedError
 
 log = logging.getLogger("functions")
 
@@ -61,9 +64,7 @@ DEFAULT_MAX_BODY = 64 * 1024
 M = TypeVar("M", bound=BaseModel)
 
 
-def parse_body(
-    req: func.HttpRequest, model: type[M], max_bytes: int = DEFAULT_MAX_BODY
-) -> M:
+def parse_body(req: func.HttpRequest, model: type[M], max_bytes: int = DEFAULT_MAX_BODY) -> M:
     """Validate a JSON body against a model; errors name the field, never echo the input."""
     raw = req.get_body() or b""
     if len(raw) > max_bytes:
@@ -92,6 +93,13 @@ def validation_error(exc: PydanticValidationError) -> ValidationError:
     return ValidationError(f"Invalid field {first['field']}: {first['message']}", errors)
 
 
+def kaizala_problem(exc: KaizalaError) -> BridgeError:
+    # KaizalaError texts are built without tokens or secrets, so they may reach the caller.
+    if isinstance(exc, KaizalaRateLimitedError):
+        return UnavailableError("Kaizala is throttling the connector.", exc.retry_after)
+    return UpstreamError(f"Kaizala call failed: {exc}")
+
+
 Handler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
 
 
@@ -100,6 +108,10 @@ def handle_errors(fn: Handler) -> Handler:
     async def wrapper(req: func.HttpRequest) -> func.HttpResponse:
         try:
             return await fn(req)
+        except KaizalaError as exc:
+            err = kaizala_problem(exc)
+            log.warning("%s: Kaizala call failed: %s", fn.__name__, exc)
+            return problem_response(err, req)
         except BridgeError as err:
             if err.status >= 500:
                 log.warning("%s failed: %s %s", fn.__name__, type(err).__name__, err.detail)

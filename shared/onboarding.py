@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.errors import ValidationError
-from shared.kaizala import KaizalaClient
+from shared.kaizala import KaizalaAuthError, KaizalaBadRequestError, KaizalaClient
 from shared.secrets import APPLICATION_ID, REFRESH_TOKEN, SecretStore
 from shared.tokens import NotOnboardedError, TokenManager
 
@@ -62,7 +62,13 @@ async def login(
     client: KaizalaClient, store: SecretStore, tokens: TokenManager, req: LoginRequest
 ) -> dict[str, Any]:
     app_id = await _application_id(store)
-    result = await client.login_with_pin(req.mobileNumber, app_id, req.pin_number())
+    try:
+        result = await client.login_with_pin(req.mobileNumber, app_id, req.pin_number())
+    except (KaizalaAuthError, KaizalaBadRequestError):
+        raise ValidationError(
+            "Kaizala rejected the PIN (wrong, expired or already used): request a new one.",
+            [{"field": "pin"}],
+        ) from None
     now_ms = int(time.time() * 1000)
     await store.set(
         REFRESH_TOKEN,

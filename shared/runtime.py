@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from shared.config import Settings, get_settings
 from shared.kaizala import KaizalaClient
+from shared.outbound import Budget, Outbound
 from shared.secrets import SecretStore, SeededSecretStore, build_secret_store
 from shared.storage import TableStore
 from shared.tokens import TokenManager
@@ -77,6 +78,12 @@ class Runtime:
 
         http = build_http_client(self._kaizala_transport)
         return KaizalaClient.from_settings(self.settings, self.tokens, http=http)
+
+    @cached_property
+    def outbound(self) -> Outbound:
+        s = self.settings
+        budget = Budget(self.tables, s.kaizala_calls_per_minute, s.kaizala_throttle_window_seconds)
+        return Outbound(self.tables, self.kaizala, budget, retention_days=s.retention_days)
 
     async def aclose(self) -> None:
         closers = []

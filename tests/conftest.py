@@ -18,6 +18,9 @@ from devtools.azurite import Azurite
 from shared.config import Settings, reset_settings
 from shared.runtime import Runtime, set_runtime
 
+# The bridge wired to the simulators (fixtures `kaizala`, `bridge`), for every test package.
+pytest_plugins = ["tests.bridge_fixtures"]
+
 # --- secrets-in-logs check -------------------------------------------------------------------
 
 SECRET_VALUES: set[str] = set()
@@ -46,6 +49,9 @@ def pytest_configure(config: pytest.Config) -> None:
     root = logging.getLogger()
     root.addHandler(_handler)
     root.setLevel(logging.DEBUG)
+    # The SDKs' wire logs are huge and already redact headers; keep our own loggers at DEBUG.
+    for noisy in ("azure", "httpcore", "hpack", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def leaked_secrets(extra_text: str = "") -> list[str]:

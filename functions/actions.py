@@ -1,0 +1,71 @@
+"""Sending actions: POST /api/actions, GET /api/actions/{id}, Dataverse webhook, outbox."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import azure.functions as func
+
+from functions.http import handle_errors, json_response, parse_body
+from shared.actions_models import GUID_PATTERN, SendActionRequest
+from shared.dynamics import RemoteExecutionContext, handle_context
+from shared.errors import NotFoundError, ValidationError
+from shared.runtime import get_runtime
+
+log = logging.getLogger(__name__)
+bp = func.Blueprint()
+
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
+
+
+def _idempotency_key(req: func.HttpRequest) -> str | None:
+    key: str | None = req.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not _IDEMPOTENCY_KEY.match(key):
+        raise ValidationError(
+            "Idempotency-Key must be 1 to 128 visible ASCII characters.",
+            [{"field": "Idempotency-Key", "message": "malformed"}],
+        )
+    return key
+
+
+@bp.route(route="actions", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@handle_errors
+async def send_action(req: func.HttpRequest) -> func.HttpResponse:
+    key = _idempotency_key(req)
+    body = parse_body(req, SendActionRequest)
+    outcome = await get_runtime().outbound.send(body, key)
+    headers = {"Location": outcome.location} if outcome.location else None
+    if outcome.http_status == 202 and headers is not None:
+        headers["Retry-After"] = "10"
+    return json_response(outcome.body.model_dump(exclude_none=True), outcome.http_status, headers)
+
+
+@bp.route(route="actions/{correlationId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@handle_errors
+async def get_action(req: func.HttpRequest) -> func.HttpResponse:
+    cid = req.route_params.get("correlationId", "")
+    if not re.fullmatch(GUID_PATTERN, cid):
+        raise NotFoundError("No action with that correlation id.")
+    status = await get_runtime().outbound.status(cid)
+    headers = {"Retry-After": "10"} if status.status in ("queued", "sending") else None
+    return json_response(status.model_dump(exclude_none=True), headers=headers)
+
+
+@bp.route(route="dynamics/opportunities", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@handle_errors
+async def dynamics_opportunities(req: func.HttpRequest) -> func.HttpResponse:
+    # A RemoteExecutionContext can be up to 256 KB (Dataverse trims larger ones).
+    ctx = parse_body(req, RemoteExecutionContext, max_bytes=512 * 1024)
+    rt = get_runtime()
+    status, body, location = await handle_context(ctx, rt.outbound, rt.settings)
+    return json_response(body, status, {"Location": location} if location else None)
+
+
+@bp.timer_trigger(arg_name="timer", schedule="*/15 * * * * *", run_on_startup=False)
+async def drain_outbox(timer: func.TimerRequest) -> None:
+    report = await get_runtime().outbound.drain(max_seconds=50)
+    if any(report.values()):
+        log.info("drain_outbox: %s", report)

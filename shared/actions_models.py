@@ -1,0 +1,236 @@
+"""The bridge's public request/response models for sending actions.
+
+These are the contract Power Automate and Dynamics call: the endpoints validate with them and
+`docs/openapi.json` is generated from them (a test fails when the two drift apart). They are
+stricter than Kaizala itself: ids can never alter a URL path, unknown fields are rejected, and
+survey questions must make sense for their type.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ValidationError as PydanticValidationError
+
+ID_PATTERN = r"^[A-Za-z0-9-]{1,64}$"
+GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+TEMPLATE_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+ActionType = Literal["Survey", "Poll", "Job", "Announcement", "LetsMeet", "Message", "Custom"]
+QuestionType = Literal[
+    "SingleOption",
+    "MultiOption",
+    "Text",
+    "Image",
+    "Numeric",
+    "Date",
+    "DateTime",
+    "Location",
+    "AttachmentList",
+]
+OPTION_TYPES = ("SingleOption", "MultiOption")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+
+class OptionIn(Strict):
+    title: str = Field(min_length=1, max_length=200)
+
+
+class QuestionIn(Strict):
+    title: str = Field(min_length=1, max_length=500)
+    type: QuestionType
+    options: list[OptionIn] | None = Field(default=None, max_length=30)
+
+    @model_validator(mode="after")
+    def _options_fit_type(self) -> QuestionIn:
+        if self.type in OPTION_TYPES:
+            if not self.options or len(self.options) < 2:
+                raise ValueError(f"a {self.type} question needs at least 2 options")
+            titles = [o.title for o in self.options]
+            if len(set(titles)) != len(titles):
+                raise ValueError("option titles must be unique")
+        elif self.options:
+            raise ValueError(f"a {self.type} question takes no options")
+        return self
+
+
+class SurveyBodyIn(Strict):
+    title: str = Field(min_length=1, max_length=200)
+    questions: list[QuestionIn] = Field(min_length=1, max_length=50)
+    dueDate: int | None = Field(default=None, ge=1, le=8760, description="hours (default 24)")
+    isAnonymous: bool | None = None
+    isSenderOnly: bool | None = None
+    acceptMultipleResponses: bool | None = None
+
+
+class PollBodyIn(Strict):
+    question: str = Field(min_length=1, max_length=500)
+    choices: list[OptionIn] = Field(min_length=2, max_length=30)
+    expiryInHours: int | None = Field(default=None, ge=1, le=8760)
+
+
+class JobBodyIn(Strict):
+    title: str = Field(min_length=1, max_length=200)
+    assignedTo: list[str] = Field(min_length=1, max_length=100)
+    dueDate: int | None = Field(default=None, ge=1, le=8760)
+
+    @model_validator(mode="after")
+    def _phones(self) -> JobBodyIn:
+        import re
+
+        for phone in self.assignedTo:
+            if not re.fullmatch(E164_PATTERN, phone):
+                raise ValueError("assignedTo entries must be E.164 phone numbers")
+        return self
+
+
+class AnnouncementBodyIn(Strict):
+    Title: str | None = Field(default=None, max_length=200)
+    Message: str = Field(min_length=1, max_length=4000)
+    MediaResources: list[str] | None = Field(default=None, max_length=10)
+
+
+class PlaceIn(Strict):
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    name: str | None = Field(default=None, max_length=200)
+
+
+class LetsMeetBodyIn(Strict):
+    title: str = Field(min_length=1, max_length=200)
+    startingTime: int | str = Field(description="ISO 8601 date-time, or epoch milliseconds")
+    durationInMins: int | None = Field(default=None, ge=1, le=24 * 60)
+    place: PlaceIn | None = None
+    agenda: str | None = Field(default=None, max_length=2000)
+    isSenderOnly: bool | None = None
+
+    @model_validator(mode="after")
+    def _start(self) -> LetsMeetBodyIn:
+        if isinstance(self.startingTime, str):
+            from datetime import datetime
+
+            try:
+                datetime.fromisoformat(self.startingTime.replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError("startingTime must be an ISO 8601 date-time") from None
+        elif self.startingTime < 0:
+            raise ValueError("startingTime must be positive epoch milliseconds")
+        return self
+
+
+class MessageBodyIn(Strict):
+    message: str = Field(min_length=1, max_length=4000)
+
+
+class PropertyIn(Strict):
+    name: str = Field(min_length=1, max_length=100)
+    type: str = Field(min_length=1, max_length=50)
+    value: Any = None
+
+
+class CustomBodyIn(Strict):
+    properties: list[PropertyIn] = Field(min_length=1, max_length=50)
+
+
+BODY_MODELS: dict[str, type[Strict]] = {
+    "Survey": SurveyBodyIn,
+    "Poll": PollBodyIn,
+    "Job": JobBodyIn,
+    "Announcement": AnnouncementBodyIn,
+    "LetsMeet": LetsMeetBodyIn,
+    "Message": MessageBodyIn,
+    "Custom": CustomBodyIn,
+}
+
+
+class Regarding(Strict):
+    entityType: str = Field(
+        default="opportunity", pattern=r"^[a-z][a-z0-9_]{0,63}$", description="Dataverse table"
+    )
+    id: str = Field(pattern=GUID_PATTERN, description="the row's GUID")
+    name: str = Field(default="", max_length=200)
+
+
+Variable = str | int | float | bool
+
+
+class SendActionRequest(Strict):
+    """Either `template` (+ `variables`) or `actionType` + `actionBody`."""
+
+    groupId: str = Field(pattern=ID_PATTERN, description="Kaizala group id")
+    actionType: ActionType | None = None
+    actionBody: dict[str, Any] | None = Field(
+        default=None,
+        description="Kaizala actionBody for the type, or {'message': ...} for Message",
+    )
+    actionPackageId: str | None = Field(
+        default=None, pattern=ID_PATTERN, description="custom action package (Custom only)"
+    )
+    template: str | None = Field(default=None, pattern=TEMPLATE_PATTERN)
+    variables: dict[str, Variable] | None = Field(default=None, max_length=50)
+    regarding: Regarding
+
+    @model_validator(mode="after")
+    def _one_form(self) -> SendActionRequest:
+        if self.template is not None:
+            if self.actionType is not None or self.actionBody is not None:
+                raise ValueError("give either template or actionType + actionBody, not both")
+            if self.actionPackageId is not None:
+                raise ValueError("actionPackageId goes with actionType Custom")
+            return self
+        if self.actionType is None or self.actionBody is None:
+            raise ValueError("give either template or actionType + actionBody")
+        if self.variables:
+            raise ValueError("variables go with template")
+        if (self.actionType == "Custom") != (self.actionPackageId is not None):
+            raise ValueError("actionPackageId is required for Custom and only for Custom")
+        return self
+
+
+class ActionAccepted(BaseModel):
+    correlationId: str
+    status: Literal["sent", "queued", "sending", "failed"]
+    actionId: str | None = None
+    referenceId: str | None = None
+
+
+class ActionStatus(BaseModel):
+    correlationId: str
+    status: Literal["queued", "sending", "sent", "failed"]
+    actionId: str | None = None
+    referenceId: str | None = None
+    groupId: str
+    actionType: str
+    template: str | None = None
+    regarding: Regarding
+    responses: int = Field(description="distinct responses written back so far")
+    createdAt: str
+    sentAt: str | None = None
+    lastError: str | None = None
+
+
+def validate_body(action_type: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Validate an actionBody for its type; errors are located under `actionBody`."""
+    model = BODY_MODELS[action_type]
+    try:
+        parsed = model.model_validate(body)
+    except PydanticValidationError as exc:
+        raise BodyError(exc) from None
+    return parsed.model_dump(exclude_none=True)
+
+
+class BodyError(Exception):
+    def __init__(self, exc: PydanticValidationError) -> None:
+        super().__init__("actionBody is invalid")
+        self.errors = [
+            {
+                "field": ".".join(["actionBody", *(str(p) for p in e["loc"])]),
+                "message": e["msg"],
+            }
+            for e in exc.errors(include_input=False, include_url=False)
+        ]

@@ -1,0 +1,318 @@
+"""POST /api/actions and friends over the real stack: Azurite + the Kaizala simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from shared.runtime import Runtime
+from tests.bridge_fixtures import OPPORTUNITY, SAMPLE_GROUP, KaizalaSim
+from tests.support import body_json, call, request, run_timer
+
+REGARDING = {"entityType": "opportunity", "id": OPPORTUNITY, "name": "Contoso – 500 laptops"}
+
+BODIES: dict[str, dict[str, Any]] = {
+    "Survey": {
+        "actionType": "Survey",
+        "actionBody": {
+            "title": "Qualify Contoso",
+            "questions": [
+                {
+                    "title": "Close?",
+                    "type": "SingleOption",
+                    "options": [{"title": "Yes"}, {"title": "No"}],
+                },
+                {"title": "Budget", "type": "Numeric"},
+            ],
+        },
+    },
+    "Poll": {
+        "actionType": "Poll",
+        "actionBody": {"question": "Demo day?", "choices": [{"title": "Mon"}, {"title": "Tue"}]},
+    },
+    "Job": {
+        "actionType": "Job",
+        "actionBody": {
+            "title": "Call the customer",
+            "assignedTo": ["+919100000002"],
+            "dueDate": 24,
+        },
+    },
+    "Announcement": {
+        "actionType": "Announcement",
+        "actionBody": {"Title": "New deal", "Message": "Contoso wants 500 laptops"},
+    },
+    "LetsMeet": {
+        "actionType": "LetsMeet",
+        "actionBody": {
+            "title": "Deal review",
+            "startingTime": "2026-12-01T10:00:00Z",
+            "durationInMins": 30,
+        },
+    },
+    "Message": {"actionType": "Message", "actionBody": {"message": "A new opportunity arrived"}},
+}
+
+
+def action_request(kind: str = "Survey", **overrides: Any) -> dict[str, Any]:
+    body = {"groupId": SAMPLE_GROUP, **copy.deepcopy(BODIES[kind]), "regarding": REGARDING}
+    body.update(overrides)
+    return body
+
+
+def post(body: Any, headers: dict[str, str] | None = None):
+    return call("send_action", request("POST", "/api/actions", body=body, headers=headers))
+
+
+def sends(kaizala: KaizalaSim) -> int:
+    return len(kaizala.calls("/actions", "POST")) + len(kaizala.calls("/messages", "POST"))
+
+
+async def rows(rt: Runtime, table: str) -> list[dict[str, Any]]:
+    return [r.entity async for r in rt.tables.query(table, "PartitionKey ne ''")]
+
+
+@pytest.mark.parametrize("kind", sorted(BODIES))
+async def test_happy_path_per_action_type(bridge: Runtime, kaizala: KaizalaSim, kind: str) -> None:
+    resp = await post(action_request(kind))
+    body = body_json(resp)
+    assert resp.status_code == 201, body
+    assert body["status"] == "sent"
+    assert body["referenceId"]
+    assert sends(kaizala) == 1
+    status = body_json(
+        await call(
+            "get_action",
+            request(
+                "GET",
+                f"/api/actions/{body['correlationId']}",
+                route_params={"correlationId": body["correlationId"]},
+            ),
+        )
+    )
+    assert status["status"] == "sent"
+    assert status["regarding"]["id"] == OPPORTUNITY
+    if kind != "Message":
+        assert body["actionId"]
+        group_actions = [a for a in kaizala.state()["actions"] if a.get("groupId") == SAMPLE_GROUP]
+        assert any(a.get("actionId") == body["actionId"] for a in group_actions)
+        index = await rows(bridge, "actionindex")
+        assert index[0]["PartitionKey"] == body["actionId"]
+        assert index[0]["regardingId"] == OPPORTUNITY
+
+
+async def test_custom_action_package(bridge: Runtime, kaizala: KaizalaSim) -> None:
+    req = {
+        "groupId": SAMPLE_GROUP,
+        "actionType": "Custom",
+        "actionPackageId": "com-contoso-visit-1",
+        "actionBody": {"properties": [{"name": "site", "type": "Text", "value": "Pune"}]},
+        "regarding": REGARDING,
+    }
+    resp = await post(req)
+    assert resp.status_code == 201, body_json(resp)
+    assert sends(kaizala) == 1
+
+
+async def test_template_sends_filled_survey(bridge: Runtime, kaizala: KaizalaSim) -> None:
+    req = {
+        "groupId": SAMPLE_GROUP,
+        "template": "opportunity-survey",
+        "variables": {"opportunityName": "Contoso {{x}} <b>", "opportunityId": OPPORTUNITY},
+        "regarding": REGARDING,
+    }
+    resp = await post(req)
+    body = body_json(resp)
+    assert resp.status_code == 201, body
+    action = next(a for a in kaizala.state()["actions"] if a.get("actionId") == body["actionId"])
+    assert "Contoso {{x}} <b>" in json.dumps(action)
+
+
+async def test_idempotent_repeat(bridge: Runtime, kaizala: KaizalaSim) -> None:
+    first = await post(action_request(), {"Idempotency-Key": "crm-123"})
+    again = await post(action_request(), {"Idempotency-Key": "crm-123"})
+    assert first.status_code == 201
+    assert again.status_code == 200
+    assert body_json(again) == body_json(first)
+    # without a header the content is the key
+    third = await post(action_request("Poll"))
+    fourth = await post(action_request("Poll"))
+    assert (third.status_code, fourth.status_code) == (201, 200)
+    assert sends(kaizala) == 2
+
+
+async def test_key_reuse_with_other_content_conflicts(bridge: Runtime, kaizala: KaizalaSim) -> None:
+    await post(action_request(), {"Idempotency-Key": "k-1"})
+    resp = await post(action_request("Poll"), {"Idempotency-Key": "k-1"})
+    assert resp.status_code == 409
+    assert sends(kaizala) == 1
+
+
+async def test_concurrent_duplicates_make_one_call(bridge: Runtime, kaizala: KaizalaSim) -> None:
+    results = await asyncio.gather(*(post(action_request()) for _ in range(5)))
+    codes = sorted(r.status_code for r in results)
+    assert codes == [200, 200, 200, 200, 201]
+    assert len({body_json(r)["actionId"] for r in results}) == 1
+    assert sends(kaizala) == 1
+
+
+BAD_INPUTS: list[tuple[str, Any]] = [
+    ("groupId", action_request(groupId="../webhook")),
+    ("groupId", action_request(groupId="a" * 65)),
+    ("groupId", action_request(groupId="g?x=1")),
+    ("regarding.id", action_request(regarding={"id": "not-a-guid"})),
+    ("extra", {**action_request(), "surprise": 1}),
+    ("actionBody", action_request(actionBody={"title": "t", "questions": []})),
+    (
+        "options",
+        action_request(
+            actionBody={"title": "t", "questions": [{"title": "q", "type": "SingleOption"}]}
+        ),
+    ),
+    (
+        "options",
+        action_request(
+            actionBody={
+                "title": "t",
+                "questions": [
+                    {"title": "q", "type": "Text", "options": [{"title": "a"}, {"title": "b"}]}
+                ],
+            }
+        ),
+    ),
+    (
+        "type",
+        action_request(actionBody={"title": "t", "questions": [{"title": "q", "type": "Essay"}]}),
+    ),
+    (
+        "title",
+        action_request(
+            actionBody={"title": "x" * 201, "questions": [{"title": "q", "type": "Text"}]}
+        ),
+    ),
+    ("both", {**action_request(), "template": "opportunity-survey"}),
+    ("neither", {"groupId": SAMPLE_GROUP, "regarding": REGARDING}),
+    ("package", {**action_request(), "actionPackageId": "pkg-1"}),
+    ("template", {"groupId": SAMPLE_GROUP, "template": "../../etc/passwd", "regarding": REGARDING}),
+    (
+        "variables",
+        {
+            "groupId": SAMPLE_GROUP,
+            "template": "opportunity-survey",
+            "variables": {},
+            "regarding": REGARDING,
+        },
+    ),
+    ("job phone", action_request("Job", actionBody={"title": "t", "assignedTo": ["12345"]})),
+    ("type", action_request(actionType="Essay")),
+    ("not json", "{not json"),
+    ("array", [1, 2]),
+    ("big", {**action_request(), "regarding": {**REGARDING, "name": "x" * 70_000}}),
+]
+
+
+@pytest.mark.parametrize(("case", "payload"), BAD_INPUTS, ids=[c for c, _ in BAD_INPUTS])
+async def test_bad_input_rejected_before_anything(
+    bridge: Runtime, kaizala: KaizalaSim, case: str, payload: Any
+) -> None:
+    body = payload if not isinstance(payload, str) else payload
+    resp = await post(body, {"content-type": "application/json"})
+    assert resp.status_code in (400, 413), (case, resp.get_body())
+    assert resp.mimetype == "application/problem+json"
+    problem = body_json(resp)
+    assert problem["status"] == resp.status_code
+    assert sends(kaizala) == 0
+    assert await rows(bridge, "actions") == []
+    assert await rows(bridge, "outbox") == []
+
+
+async def test_bad_idempotency_key(bridge: Runtime, kaizala: KaizalaSim) -> None:
+    resp = await post(action_request(), {"Idempotency-Key": "with space"})
+    assert resp.status_code == 400
+    assert sends(kaizala) == 0
+
+
+async def test_unknown_group_fails_once(bridge: Runtime, kaizala: KaizalaSim) -> None:
+    resp = await post(action_request(groupId="0000-missing"))
+    assert resp.status_code == 502
+    problem = body_json(resp)
+    assert problem["correlationId"]
+    again = await post(action_request(groupId="0000-missing"))
+    assert again.status_code == 502
+    assert sends(kaizala) == 1
+
+
+async def test_get_unknown_action_404(bridge: Runtime) -> None:
+    for cid in ("5f0e4c3a-0000-4000-8000-000000000000", "../x", "nope"):
+        resp = await call(
+            "get_action", request("GET", f"/api/actions/{cid}", route_params={"correlationId": cid})
+        )
+        assert resp.status_code == 404
+
+
+async def test_throttled_by_kaizala_is_queued_then_drained(
+    bridge: Runtime, kaizala: KaizalaSim
+) -> None:
+    kaizala.control(
+        "POST",
+        "faults",
+        json={"pathRegex": "/actions$", "status": 429, "count": 3, "retryAfter": 1},
+    )
+    resp = await post(action_request())
+    assert resp.status_code == 202
+    body = body_json(resp)
+    assert body["status"] == "queued"
+    assert resp.headers["Location"] == f"/api/actions/{body['correlationId']}"
+    await run_timer("drain_outbox")
+    status = body_json(
+        await call(
+            "get_action", request("GET", "/", route_params={"correlationId": body["correlationId"]})
+        )
+    )
+    assert status["status"] == "sent"
+    assert await rows(bridge, "outbox") == []
+
+
+async def test_dynamics_create_opportunity_sends_once(bridge: Runtime, kaizala: KaizalaSim) -> None:
+    ctx = {
+        "MessageName": "Create",
+        "PrimaryEntityName": "opportunity",
+        "PrimaryEntityId": OPPORTUNITY,
+        "Depth": 1,
+        "InputParameters": [
+            {
+                "key": "Target",
+                "value": {
+                    "LogicalName": "opportunity",
+                    "Id": OPPORTUNITY,
+                    "Attributes": [{"key": "name", "value": "Contoso – 500 laptops"}],
+                },
+            }
+        ],
+        "OrganizationName": "contoso",
+        "CorrelationId": "0c8f0000-0000-4000-8000-000000000001",
+    }
+    first = await call(
+        "dynamics_opportunities", request("POST", "/api/dynamics/opportunities", body=ctx)
+    )
+    second = await call(
+        "dynamics_opportunities", request("POST", "/api/dynamics/opportunities", body=ctx)
+    )
+    assert first.status_code == 201, body_json(first)
+    assert second.status_code == 200
+    assert sends(kaizala) == 1
+    action = next(
+        a for a in kaizala.state()["actions"] if a.get("actionId") == body_json(first)["actionId"]
+    )
+    assert "Contoso – 500 laptops" in json.dumps(action, ensure_ascii=False)
+    other = {**ctx, "MessageName": "Update"}
+    resp = await call(
+        "dynamics_opportunities", request("POST", "/api/dynamics/opportunities", body=other)
+    )
+    assert resp.status_code == 200
+    assert body_json(resp)["status"] == "ignored"
+    assert sends(kaizala) == 1
