@@ -2,10 +2,11 @@
 
 Six fields, seconds first: ``{second} {minute} {hour} {day} {month} {day-of-week}``. Each field is
 ``*``, a value, a range ``a-b``, a list ``a,b,c`` or a step (``*/n``, ``a-b/n``, ``a/n`` = from
-``a`` to the field's maximum). Months and weekdays also take English names (``Jan``,
-``January``, ``mon``: any prefix of at least three letters, case-insensitive). Day-of-week runs
-0-6 with 0 = Sunday. As in NCrontab (the library the Functions host uses) the day-of-month and
-day-of-week fields must BOTH match, unlike Vixie cron's "either".
+``a`` to the field's maximum). Day-of-week runs 0-6 with 0 = Sunday. Months and weekdays also
+take English names, case-insensitive; as in NCrontab (the library the Functions host uses) any
+prefix of the full name works and the first match wins: ``Jan``, ``January``, ``mon``, and
+``M`` is March, ``T`` Tuesday. Also as in NCrontab, day-of-month and day-of-week must BOTH
+match, unlike Vixie cron's "either".
 
 Times are UTC: the Functions host evaluates schedules in UTC unless WEBSITE_TIME_ZONE is set,
 which the local host does not emulate. Pure module: no I/O, no clock, no environment access.
@@ -23,9 +24,20 @@ from datetime import UTC, datetime, timedelta
 __all__ = ["Schedule", "parse", "resolve_placeholders"]
 
 _MONTH_NAMES = (
-    "january february march april may june july august september october november december"
-).split()
-_DAY_NAMES = "sunday monday tuesday wednesday thursday friday saturday".split()
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+)
+_DAY_NAMES = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
 
 
 @dataclass(frozen=True)
@@ -41,8 +53,8 @@ _FIELDS = (
     _FieldSpec("minute", 0, 59),
     _FieldSpec("hour", 0, 23),
     _FieldSpec("day", 1, 31),
-    _FieldSpec("month", 1, 12, tuple(_MONTH_NAMES)),
-    _FieldSpec("day-of-week", 0, 6, tuple(_DAY_NAMES)),
+    _FieldSpec("month", 1, 12, _MONTH_NAMES),
+    _FieldSpec("day-of-week", 0, 6, _DAY_NAMES),
 )
 
 _PLACEHOLDER_RE = re.compile(r"%([^%\s]+)%")
@@ -197,7 +209,7 @@ def _parse_value(spec: _FieldSpec, text: str, where: str) -> int:
                 + (" (0 = Sunday)" if spec.name == "day-of-week" else "")
             )
         return value
-    if spec.names and len(text) >= 3:
+    if spec.names and text:
         lowered = text.lower()
         for offset, name in enumerate(spec.names):
             if name.startswith(lowered):

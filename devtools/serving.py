@@ -33,7 +33,9 @@ class ServerThread:
             app, host=host, port=self.port, log_level="warning", lifespan="auto", access_log=False
         )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name=f"asgi-{self.port}", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run, name=f"asgi-{self.port}", daemon=True
+        )
 
     @property
     def url(self) -> str:

@@ -1,0 +1,3 @@
+from devtools.host.cli import main
+
+raise SystemExit(main())
