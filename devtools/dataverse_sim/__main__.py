@@ -16,7 +16,9 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m devtools.dataverse_sim", description="Local Dataverse Web API simulator."
     )
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1)"
+    )
     parser.add_argument("--token", default=DEFAULT_TOKEN, help="bearer token the Web API accepts")
     args = parser.parse_args(argv)
     # The token is well known and the control API has no auth: never listen beyond loopback.

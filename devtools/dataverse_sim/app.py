@@ -55,7 +55,9 @@ def create_app(config: SimConfig | None = None) -> Starlette:
     sim = SimState(config.opportunities)
     app = Starlette(
         routes=[
-            Route(API_PREFIX + "/{path:path}", _web_api, methods=["GET", "POST", "PATCH", "DELETE"]),
+            Route(
+                API_PREFIX + "/{path:path}", _web_api, methods=["GET", "POST", "PATCH", "DELETE"]
+            ),
             Route("/_sim/state", _control_state, methods=["GET"]),
             Route("/_sim/stats", _control_stats, methods=["GET"]),
             Route("/_sim/opportunities", _control_add_opportunity, methods=["POST"]),
@@ -73,8 +75,8 @@ def create_app(config: SimConfig | None = None) -> Starlette:
 class _RequestLog:
     """One log line per request, and the Web API request counters.
 
-    Counting happens when the response starts, before it is sent, so a client that has its
-    answer always sees it counted.
+    Both happen before the status line goes out, so a client holding its answer always finds
+    the request counted and logged (tests rely on that; a 204 is complete with its headers).
     """
 
     def __init__(self, app: ASGIApp, sim: SimState) -> None:
@@ -88,6 +90,14 @@ class _RequestLog:
         started = time.perf_counter()
         method, path = scope["method"], scope["path"]
         status = 500
+        logged = False
+
+        def log_line() -> None:
+            nonlocal logged
+            logged = True
+            # Path only: no query string, and never a header (the bearer token lives there).
+            elapsed = (time.perf_counter() - started) * 1000
+            log.info("%s %s %d %.1fms", method, path, status, elapsed)
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -95,14 +105,14 @@ class _RequestLog:
                 status = message["status"]
                 if path.startswith(API_PREFIX + "/"):
                     self.sim.record_request(method, status)
+                log_line()
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            # Path only: no query string, and never a header (the bearer token lives there).
-            elapsed = (time.perf_counter() - started) * 1000
-            log.info("%s %s %d %.1fms", method, path, status, elapsed)
+            if not logged:
+                log_line()
 
 
 # ---- Web API ----------------------------------------------------------------------------------
@@ -178,7 +188,9 @@ async def _dispatch(request: Request, sim: SimState) -> Response:
         )
     if entity_set == "opportunities":
         raise ODataError(
-            405, CODE_QUERY, "The simulator serves opportunities read-only (POST /_sim/opportunities)."
+            405,
+            CODE_QUERY,
+            "The simulator serves opportunities read-only (POST /_sim/opportunities).",
         )
     entity_id = f"{base}/{entity_set}({{}})"
     representation = "return=representation" in request.headers.get("prefer", "")

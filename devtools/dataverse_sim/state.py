@@ -6,6 +6,7 @@ from their own thread while uvicorn serves requests in another.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import uuid
@@ -28,7 +29,7 @@ CODE_THROTTLED = "0x80072322"  # service protection: number of requests
 CODE_UNAUTHORIZED = "0x80072560"  # missing or invalid bearer token
 CODE_UNAVAILABLE = "0x80040265"  # the simulator's 503 (down mode, injected faults)
 
-_GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_GUID_RE = re.compile(r"^[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
 _BIND_VALUE_RE = re.compile(r"(?:^|/)(?P<set>[a-z_]+)\((?P<key>[^()]*)\)$")
 _FILTER_CLAUSE_RE = re.compile(r"^\s*(?P<col>[a-z_]+)\s+(?P<op>eq|ne)\s+(?P<val>.+?)\s*$", re.I)
 _AND_RE = re.compile(r"\s+and\s+", re.I)
@@ -109,9 +110,10 @@ TABLES: Mapping[str, ActivityTable] = {
 OPPORTUNITY_COLUMNS = frozenset({"opportunityid", "name", "statecode", "createdon"})
 
 DEFAULT_OPPORTUNITIES: tuple[tuple[str, str], ...] = (
-    ("b5e7c3a0-3f1d-4c2b-9a8e-7d6f5e4c3b2a", "Contoso – 500 laptops"),
-    ("2f0c8e4d-6a1b-4c3d-8e9f-0a1b2c3d4e5f", "Fabrikam – fleet telematics renewal"),
-    ("7a9b1c2d-3e4f-4a5b-8c6d-9e0f1a2b3c4d", "Northwind – 40 POS terminals"),
+    # En dashes on purpose: names with non-ASCII text exercise the clients' encoding.
+    ("b5e7c3a0-3f1d-4c2b-9a8e-7d6f5e4c3b2a", "Contoso \N{EN DASH} 500 laptops"),
+    ("2f0c8e4d-6a1b-4c3d-8e9f-0a1b2c3d4e5f", "Fabrikam \N{EN DASH} fleet telematics renewal"),
+    ("7a9b1c2d-3e4f-4a5b-8c6d-9e0f1a2b3c4d", "Northwind \N{EN DASH} 40 POS terminals"),
 )
 
 
@@ -149,7 +151,9 @@ class Fault:
         assert self.status is not None
         headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
         if self.status == 429:
-            message = "Number of requests exceeded the limit of 6000 over time window of 300 seconds."
+            message = (
+                "Number of requests exceeded the limit of 6000 over time window of 300 seconds."
+            )
             return ODataError(429, CODE_THROTTLED, message, headers)
         code = CODE_UNEXPECTED if self.status == 500 else CODE_UNAVAILABLE
         return ODataError(self.status, code, "Injected fault (simulator).", headers)
@@ -253,7 +257,9 @@ class SimState:
                 "requests": self._requests,
                 "byMethodStatus": dict(sorted(self._by_method_status.items())),
                 "writes": self._writes,
-                "throttled": sum(n for k, n in self._by_method_status.items() if k.endswith(" 429")),
+                "throttled": sum(
+                    n for k, n in self._by_method_status.items() if k.endswith(" 429")
+                ),
                 "faultsServed": self._faults_served,
             }
 
@@ -283,9 +289,9 @@ class SimState:
                 if if_match.strip() != "*" and if_match.strip() != _etag(existing):
                     raise ODataError(412, "0x80060882", "The version of the record has changed.")
             if if_none_match is not None and if_none_match.strip() == "*" and existing is not None:
-                raise ODataError(412, CODE_DUPLICATE, "A record with matching key values already exists.")
+                raise _duplicate()
             if "activityid" in body and str(body["activityid"]).lower() != key:
-                raise ODataError(400, CODE_PAYLOAD, "activityid in the body does not match the key.")
+                raise ODataError(400, CODE_PAYLOAD, "activityid in the body differs from the key.")
             changes = self._validate(table, body, existing)
             created = existing is None
             row = self._store(table, key, changes, existing)
@@ -297,7 +303,7 @@ class SimState:
             raw_id = body.get("activityid")
             key = parse_guid(str(raw_id)) if raw_id is not None else str(uuid.uuid4())
             if key in self._activities[entity_set]:
-                raise ODataError(412, CODE_DUPLICATE, "A record with matching key values already exists.")
+                raise _duplicate()
             changes = self._validate(table, body, None)
             return self._present(table, self._store(table, key, changes, None))
 
@@ -306,9 +312,7 @@ class SimState:
             if entity_set == "opportunities":
                 row = self._opportunities.get(key)
                 if row is None:
-                    raise ODataError(
-                        404, CODE_NOT_FOUND, f"opportunity With Id = {key} Does Not Exist"
-                    )
+                    raise _not_found("opportunity", key)
                 return dict(row)
             table = TABLES[entity_set]
             found = self._activities[entity_set].get(key)
@@ -342,13 +346,13 @@ class SimState:
         rows = [r for r in rows if _matches(r, clauses)]
         # Stable sorts applied last key first give the multi-key order.
         for col, descending in reversed(_parse_orderby(orderby, columns, type_name)):
-            rows.sort(key=lambda r, c=col: _sort_key(r.get(c)), reverse=descending)
+            rows.sort(key=functools.partial(_sort_key, col), reverse=descending)
         return rows[:top] if top is not None else rows
 
     # ---- helpers (call with the lock held) ------------------------------------------------
 
     def _missing(self, table: ActivityTable, key: str) -> ODataError:
-        return ODataError(404, CODE_NOT_FOUND, f"{table.logical_name} With Id = {key} Does Not Exist")
+        return _not_found(table.logical_name, key)
 
     def _validate(
         self, table: ActivityTable, body: Mapping[str, Any], existing: Mapping[str, Any] | None
@@ -397,11 +401,12 @@ class SimState:
             raise ODataError(
                 400,
                 CODE_PAYLOAD,
-                f"The value of '{prop[:100]}@odata.bind' must be '/{REGARDING_SETS[entity]}(<guid>)'.",
+                f"The value of '{prop[:100]}@odata.bind' must be "
+                f"'/{REGARDING_SETS[entity]}(<guid>)'.",
             )
         key = parse_guid(match["key"])
         if key not in self._opportunities:
-            raise ODataError(404, CODE_NOT_FOUND, f"{entity} With Id = {key} Does Not Exist")
+            raise _not_found(entity, key)
         return key
 
     def _check_state(
@@ -454,6 +459,18 @@ class SimState:
         return shown
 
 
+def _not_found(logical_name: str, key: str) -> ODataError:
+    return ODataError(404, CODE_NOT_FOUND, f"{logical_name} With Id = {key} Does Not Exist")
+
+
+def _duplicate() -> ODataError:
+    return ODataError(412, CODE_DUPLICATE, "A record with matching key values already exists.")
+
+
+def _conversion_error(name: str, edm_type: str) -> ODataError:
+    return ODataError(400, CODE_PAYLOAD, f"Cannot convert the value of '{name}' to {edm_type}.")
+
+
 def _etag(row: Mapping[str, Any]) -> str:
     return f'W/"{row.get("versionnumber")}"'
 
@@ -465,7 +482,7 @@ def _check_value(table: ActivityTable, name: str, value: Any) -> Any:
         return None
     if name in table.strings:
         if not isinstance(value, str):
-            raise ODataError(400, CODE_PAYLOAD, f"Cannot convert the value of '{name}' to Edm.String.")
+            raise _conversion_error(name, "Edm.String")
         limit = table.strings[name]
         if limit is not None and utf16_length(value) > limit:
             raise ODataError(
@@ -477,13 +494,13 @@ def _check_value(table: ActivityTable, name: str, value: Any) -> Any:
         return value
     if name in table.integers:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ODataError(400, CODE_PAYLOAD, f"Cannot convert the value of '{name}' to Edm.Int32.")
+            raise _conversion_error(name, "Edm.Int32")
         if name == "prioritycode" and value not in (0, 1, 2):
             raise ODataError(400, CODE_INVALID_ARGUMENT, f"{value} is not a valid prioritycode.")
         return value
     if name in table.booleans:
         if not isinstance(value, bool):
-            raise ODataError(400, CODE_PAYLOAD, f"Cannot convert the value of '{name}' to Edm.Boolean.")
+            raise _conversion_error(name, "Edm.Boolean")
         return value
     return _check_datetime(name, value)
 
@@ -495,9 +512,7 @@ def _check_datetime(name: str, value: Any) -> str:
     except ValueError:
         parsed = None
     if parsed is None or parsed.tzinfo is None:
-        raise ODataError(
-            400, CODE_PAYLOAD, f"Cannot convert the literal for '{name}' to Edm.DateTimeOffset."
-        )
+        raise _conversion_error(name, "Edm.DateTimeOffset")
     return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -569,6 +584,7 @@ def _parse_orderby(
     return order
 
 
-def _sort_key(value: Any) -> tuple[int, Any]:
+def _sort_key(column: str, row: Mapping[str, Any]) -> tuple[int, Any]:
     # Nulls first in ascending order, as SQL Server sorts them.
+    value = row.get(column)
     return (0, 0) if value is None else (1, value)
