@@ -17,6 +17,8 @@ param publicNetworkAccess string = 'Enabled'
 param logAnalyticsWorkspaceId string
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+  // checkov:skip=CKV_AZURE_109: a firewall needs fixed client addresses or a private endpoint; Flex Consumption outbound addresses are shared and not fixed without VNet integration. Access is RBAC-only with audit logs to Log Analytics.
+  // checkov:skip=CKV_AZURE_189: public network access is the publicNetworkAccess parameter (default Enabled for the same reason as CKV_AZURE_109); set Disabled together with a private endpoint and VNet integration.
   name: name
   location: location
   tags: tags

@@ -14,6 +14,8 @@ param deploymentContainerName string
 param deleteRetentionDays int = 7
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  // checkov:skip=CKV_AZURE_35: the Flex Consumption app has no VNet integration here, so it reaches storage through the public endpoint and is not a trusted Azure service that a Deny rule would let through; shared keys are off, so every request needs an Entra ID token and an RBAC role.
+  // checkov:skip=CKV_AZURE_59: public endpoint kept for the same reason as CKV_AZURE_35; access through it is Entra ID only (allowSharedKeyAccess false, no public blobs).
   name: name
   location: location
   tags: tags

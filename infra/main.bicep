@@ -1,0 +1,202 @@
+// Kaizala Bridge on Azure: azd entry point (`azd up`). Creates one resource group holding a
+// Flex Consumption function app, its storage account, Key Vault, monitoring and identity.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('azd environment name; part of every resource name and the azd-env-name tag.')
+param environmentName string
+
+@minLength(1)
+@description('Region of every resource; it must offer the Flex Consumption plan.')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Object id of the deploying user (azd: AZURE_PRINCIPAL_ID); granted Key Vault Secrets Officer to seed secrets. Empty: none.')
+param principalId string = ''
+
+@description('Resource group name; default rg-<environmentName>.')
+param resourceGroupName string = ''
+
+@description('Flex Consumption scale-out limit. Kaizala allows about 100 calls a minute for the whole app, so a small limit is enough.')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Key Vault public network access (Disabled needs a private endpoint and VNet integration, not part of this template).')
+@allowed([
+  'Enabled'
+  'Disabled'
+])
+param keyVaultPublicNetworkAccess string = 'Enabled'
+
+// Bridge settings; each default equals the one in shared/config.py SETTINGS.
+@description('TABLE_NAME_PREFIX')
+param tableNamePrefix string = 'kb'
+@description('KAIZALA_API_ROOT')
+param kaizalaApiRoot string = 'https://api.kaiza.la/v1'
+@description('KAIZALA_ALLOWED_HOSTS')
+param kaizalaAllowedHosts string = '*.kaiza.la'
+@description('KAIZALA_CALLS_PER_MINUTE')
+@minValue(1)
+@maxValue(100)
+param kaizalaCallsPerMinute int = 90
+@description('KAIZALA_THROTTLE_WINDOW_SECONDS')
+@minValue(1)
+@maxValue(3600)
+param kaizalaThrottleWindowSeconds int = 60
+@description('KAIZALA_RENEW_SCHEDULE')
+param kaizalaRenewSchedule string = '0 0 * * * *'
+@description('CALLBACK_TOKEN_GRACE_HOURS')
+@minValue(0)
+@maxValue(720)
+param callbackTokenGraceHours int = 48
+@description('OPPORTUNITY_SURVEY_TEMPLATE')
+param opportunitySurveyTemplate string = 'opportunity-survey'
+@description('OPPORTUNITY_SURVEY_GROUP_ID')
+param opportunitySurveyGroupId string = ''
+@description('KAIZALA_WEBHOOK_GROUPS')
+param kaizalaWebhookGroups string = ''
+@description('DATAVERSE_URL')
+param dataverseUrl string = ''
+@description('DATAVERSE_ACTIVITY_SET')
+@allowed([
+  'tasks'
+  'phonecalls'
+])
+param dataverseActivitySet string = 'tasks'
+@description('RESPONSE_FORWARD_URL (a Power Automate trigger URL carries a signature: secret)')
+@secure()
+param responseForwardUrl string = ''
+@description('RETENTION_DAYS')
+@minValue(3)
+@maxValue(3650)
+param retentionDays int = 30
+@description('INBOX_MAX_ATTEMPTS')
+@minValue(1)
+@maxValue(100)
+param inboxMaxAttempts int = 8
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+var functionAppName = 'func-kb-${resourceToken}'
+var deploymentContainerName = 'app-package-${take(functionAppName, 32)}'
+
+resource rg 'Microsoft.Resources/resourceGroups@2021-04-01' = {
+  name: !empty(resourceGroupName) ? resourceGroupName : 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'core/security/user-assigned-identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: 'id-kb-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module monitoring 'core/monitor/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: 'log-kb-${resourceToken}'
+    applicationInsightsName: 'appi-kb-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'core/storage/storage-account.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: 'stkb${resourceToken}'
+    location: location
+    tags: tags
+    deploymentContainerName: deploymentContainerName
+  }
+}
+
+module keyVault 'core/security/key-vault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: 'kv-kb-${resourceToken}'
+    location: location
+    tags: tags
+    publicNetworkAccess: keyVaultPublicNetworkAccess
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+  }
+}
+
+module rbac 'app/rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  params: {
+    storageAccountName: storage.outputs.name
+    keyVaultName: keyVault.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    identityPrincipalId: identity.outputs.principalId
+    operatorPrincipalId: principalId
+  }
+}
+
+module api 'app/api.bicep' = {
+  name: 'api'
+  scope: rg
+  params: {
+    name: functionAppName
+    planName: 'plan-kb-${resourceToken}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: deploymentContainerName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    keyVaultUri: keyVault.outputs.uri
+    maximumInstanceCount: maximumInstanceCount
+    tableNamePrefix: tableNamePrefix
+    kaizalaApiRoot: kaizalaApiRoot
+    kaizalaAllowedHosts: kaizalaAllowedHosts
+    kaizalaCallsPerMinute: kaizalaCallsPerMinute
+    kaizalaThrottleWindowSeconds: kaizalaThrottleWindowSeconds
+    kaizalaRenewSchedule: kaizalaRenewSchedule
+    callbackTokenGraceHours: callbackTokenGraceHours
+    opportunitySurveyTemplate: opportunitySurveyTemplate
+    opportunitySurveyGroupId: opportunitySurveyGroupId
+    kaizalaWebhookGroups: kaizalaWebhookGroups
+    dataverseUrl: dataverseUrl
+    dataverseActivitySet: dataverseActivitySet
+    responseForwardUrl: responseForwardUrl
+    retentionDays: retentionDays
+    inboxMaxAttempts: inboxMaxAttempts
+  }
+  // The app starts with its identity already allowed into storage, tables and Key Vault.
+  dependsOn: [
+    rbac
+  ]
+}
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = api.outputs.name
+output SERVICE_API_NAME string = api.outputs.name
+output FUNCTION_APP_DEFAULT_HOST_NAME string = api.outputs.defaultHostName
+output WEBHOOK_CALLBACK_URL string = api.outputs.webhookCallbackUrl
+output KEY_VAULT_URL string = keyVault.outputs.uri
+output KEY_VAULT_NAME string = keyVault.outputs.name
+output STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output API_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output API_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
