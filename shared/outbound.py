@@ -215,6 +215,7 @@ class Outbound:
         key = f"key:{idempotency_key}" if idempotency_key else f"content:{rhash}"
         cid = correlation_id_for(key)
         now = _ms(self._clock)
+        order = int(self._clock() * 1_000_000)  # arrival order in the outbox, microseconds
         row: dict[str, Any] = {
             "PartitionKey": cid,
             "RowKey": "a",
@@ -229,6 +230,7 @@ class Outbound:
             "regardingName": prepared.regarding.name,
             "title": prepared.title,
             "createdAt": now,
+            "createdUs": order,
             "sendingAt": now,
             "attempts": 0,
             "lastError": "",
@@ -237,7 +239,7 @@ class Outbound:
         if not await self._tables.insert(ACTIONS, row):
             return await self._existing(cid, rhash, explicit_key=idempotency_key is not None)
         if await self._outbox_busy() or await self.budget.try_acquire() > 0:
-            return await self._enqueue(cid, now)
+            return await self._enqueue(cid, order)
         return await self._deliver(cid, prepared, from_outbox=False)
 
     async def _existing(self, cid: str, rhash: str, *, explicit_key: bool) -> SendOutcome:
@@ -281,8 +283,8 @@ class Outbound:
             return True
         return False
 
-    async def _enqueue(self, cid: str, created_ms: int, error: str = "") -> SendOutcome:
-        rk = f"{created_ms:015d}-{cid}"
+    async def _enqueue(self, cid: str, order: int, error: str = "") -> SendOutcome:
+        rk = f"{order:018d}-{cid}"
         await self._tables.upsert(
             OUTBOX, {"PartitionKey": OUTBOX_PK, "RowKey": rk, "correlationId": cid}
         )
@@ -322,8 +324,8 @@ class Outbound:
                 await self._set(cid, status="queued", lastError=reason)
                 raise
             stored = await self._tables.get(ACTIONS, cid, "a")
-            created = int(stored.entity["createdAt"]) if stored else _ms(self._clock)
-            return await self._enqueue(cid, created, reason)
+            order = int(stored.entity["createdUs"]) if stored else int(self._clock() * 1e6)
+            return await self._enqueue(cid, order, reason)
         except (KaizalaTransportError, KaizalaServerError) as exc:
             # The POST may have reached Kaizala: leave it `sending` for reconciliation.
             await self._set(cid, status="sending", lastError=_short(exc))
@@ -509,12 +511,11 @@ class Outbound:
             return "left"  # try again on the next run
         candidates = []
         for action in page.actions:
-            data = action.model_dump()
-            if str(data.get("title") or data.get("question") or "")[:200] != e["title"]:
+            if action.display_title[:200] != e["title"]:
                 continue
-            owner = await self._tables.get(INDEX, str(data["actionId"]), "c")
+            owner = await self._tables.get(INDEX, action.actionId, "c")
             if owner is None or owner.entity.get("correlationId") == cid:
-                candidates.append(str(data["actionId"]))
+                candidates.append(action.actionId)
         if len(candidates) == 1:
             prepared = Prepared(
                 e["groupId"],
@@ -529,7 +530,7 @@ class Outbound:
             await self._record_sent(cid, replace_title(prepared, e["title"]), candidates[0], "")
             return "adopted"
         if not candidates:
-            await self._enqueue(cid, int(e["createdAt"]), "re-queued after an unknown outcome")
+            await self._enqueue(cid, int(e["createdUs"]), "re-queued after an unknown outcome")
             return "requeued"
         await self._set(cid, status="failed", lastError="several matching actions; not resent")
         return "failed"

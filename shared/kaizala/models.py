@@ -12,7 +12,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from shared.config import is_loopback_host
 from shared.kaizala.auth import AccessToken
@@ -115,7 +122,7 @@ class AccessTokenResponse(SecretResponseModel):
 
 
 class Group(ResponseModel):
-    groupId: str
+    groupId: str = Field(validation_alias=AliasChoices("groupId", "id"))
     groupName: str | None = None
     groupImageUrl: str | None = None
     groupType: str | None = None
@@ -269,11 +276,42 @@ class MediaResult(ResponseModel):
 
 
 class ActionSummary(ResponseModel):
+    """One item of `GET groups/{id}/actions`.
+
+    Kaizala puts the action's own fields (actionId, title or question) inside `actionBody`
+    next to the envelope (referenceId, actionType, sender); a flat item is accepted too.
+    """
+
     actionId: str = Field(validation_alias=AliasChoices("actionId", "id"))
     actionType: str | None = None
+    referenceId: str | None = None
+    packageId: str | None = None
+    sender: str | None = None
+    creationTime: int | None = None  # epoch ms
     title: str | None = None
-    createdOn: int | str | None = None
-    creator: str | None = None
+    question: str | None = None
+    actionBody: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lift_action_id(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "actionId" not in data and "id" not in data:
+            body = data.get("actionBody")
+            if isinstance(body, dict) and "actionId" in body:
+                return {**data, "actionId": body["actionId"]}
+        return data
+
+    @property
+    def display_title(self) -> str:
+        """The title a person sees: a survey's or job's title, a poll's question."""
+        body = self.actionBody or {}
+        for value in (self.title, self.question, *(body.get(k) for k in _TITLE_KEYS)):
+            if isinstance(value, str) and value:
+                return value
+        return ""
+
+
+_TITLE_KEYS = ("title", "question", "Title", "Question")
 
 
 class ActionListPage(ResponseModel):
@@ -282,9 +320,7 @@ class ActionListPage(ResponseModel):
 
 
 class ActionDetails(ResponseModel):
-    actionId: str | None = Field(
-        default=None, validation_alias=AliasChoices("actionId", "id")
-    )
+    actionId: str | None = Field(default=None, validation_alias=AliasChoices("actionId", "id"))
     actionType: str | None = None
     title: str | None = None
     groupId: str | None = None
@@ -341,13 +377,15 @@ class Webhook(SecretResponseModel):
     @field_validator("active", mode="before")
     @classmethod
     def _tolerant_bool(cls, value: object) -> object:
-        # Kaizala answers `true`, `"true"` or `"True"` depending on the endpoint.
+        # Kaizala answers `true`, `"true"` or `" True "` depending on the endpoint.
         if isinstance(value, str):
             lowered = value.strip().lower()
             if lowered in ("true", "1", "yes"):
                 return True
-            if lowered in ("false", "0", "no", ""):
+            if lowered in ("false", "0", "no"):
                 return False
+            if not lowered:
+                return None  # unknown, rather than a guess
         return value
 
 
