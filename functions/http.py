@@ -24,7 +24,7 @@ from shared.errors import (
     UpstreamError,
     ValidationError,
 )
-from shared.kaizala import KaizalaError, KaizalaRateLimitedError
+from shared.kaizala import KaizalaError, KaizalaRateLimitedError, KaizalaValidationError
 
 log = logging.getLogger("functions")
 
@@ -108,6 +108,8 @@ def handle_errors(fn: Handler) -> Handler:
     async def wrapper(req: func.HttpRequest) -> func.HttpResponse:
         try:
             return await fn(req)
+        except KaizalaValidationError as exc:
+            return problem_response(ValidationError(str(exc)), req)
         except KaizalaError as exc:
             err = kaizala_problem(exc)
             log.warning("%s: Kaizala call failed: %s", fn.__name__, exc)

@@ -26,7 +26,9 @@ _KEY_VALUE_RE = re.compile(
 )
 # Long opaque runs (JWTs, base64 tokens, SAS signatures). GUIDs stay readable: they are ids.
 _OPAQUE_RE = re.compile(r"[A-Za-z0-9+/_=.~-]{32,}")
-_GUID_RE = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+_GUID_RE = re.compile(
+    r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+)
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:|-]{1,100}")
 
 
@@ -61,12 +63,12 @@ def excerpt(text: str, secrets: Iterable[str | None] = ()) -> str:
     return cleaned
 
 
-def safe_request_id(value: str | None) -> str | None:
+def safe_request_id(value: str | None, secrets: Iterable[str | None] = ()) -> str | None:
     """A response's request id if it looks like one (a header is attacker-controlled text)."""
     if not value:
         return None
     value = value.strip()
-    if not _REQUEST_ID_RE.fullmatch(value) or redact(value) != value:
+    if not _REQUEST_ID_RE.fullmatch(value) or redact(value, secrets) != value:
         return None
     return value
 
@@ -92,7 +94,7 @@ class KaizalaError(Exception):
         secret_list = list(secrets)
         self.status = status
         self.body_excerpt = excerpt(body_excerpt, secret_list) if body_excerpt else ""
-        self.request_id = safe_request_id(request_id)
+        self.request_id = safe_request_id(request_id, secret_list)
         self.method = method
         # Path only: a query string could carry ids of other tenants or, worse, secrets.
         self.path = path.split("?", 1)[0] if path else path
