@@ -88,9 +88,7 @@ class SimState:
             "Kaizala Bridge (sample connector)",
             SAMPLE_TENANT_ID,
         )
-        group = Group(
-            SAMPLE_GROUP_ID, SAMPLE_GROUP_NAME, "Welcome to the Sales Team", "Group", now
-        )
+        group = Group(SAMPLE_GROUP_ID, SAMPLE_GROUP_NAME, "Welcome to the Sales Team", "Group", now)
         for mobile, name, fixed_id in SAMPLE_MEMBERS:
             user_id = fixed_id or seed_id("user", mobile)
             state.users[mobile] = User(mobile, user_id, name, profile_pic(user_id), True)

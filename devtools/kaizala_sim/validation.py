@@ -1,0 +1,421 @@
+"""Validation of action bodies and answers, as documented for each action and question type.
+
+Every problem is a 400 with a message naming the offending field, so a client under test sees
+what it got wrong. Accepted bodies are normalized (canonical key case, defaults filled in).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from devtools.kaizala_sim.errors import bad_request, get_ci
+from devtools.kaizala_sim.models import (
+    BUILTIN_ACTION_TYPES,
+    CUSTOM_ACTION_TYPE,
+    LETS_MEET_OPTIONS,
+    OPTION_TYPES,
+    PROPERTY_TYPES,
+    QUESTION_TYPES,
+    Action,
+    Group,
+    Media,
+    Question,
+)
+from devtools.kaizala_sim.state import SimState, check_mobile
+
+MAX_MESSAGE_CHARS = 4000
+MAX_MEMBERS_PER_CALL = 100
+MAX_QUESTIONS = 100
+
+
+# -- primitive checks -----------------------------------------------------------------------------
+def req_str(body: dict[str, Any], key: str, where: str, max_len: int | None = None) -> str:
+    value = get_ci(body, key)
+    if not isinstance(value, str) or not value.strip():
+        raise bad_request(f"{where}.{key} must be a non-empty string")
+    if max_len is not None and len(value) > max_len:
+        raise bad_request(f"{where}.{key} is longer than {max_len} characters")
+    return value
+
+
+def opt_str(body: dict[str, Any], key: str, where: str, default: str = "") -> str:
+    value = get_ci(body, key)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise bad_request(f"{where}.{key} must be a string")
+    return value
+
+
+def opt_bool(body: dict[str, Any], key: str, where: str, default: bool = False) -> bool:
+    value = get_ci(body, key)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise bad_request(f"{where}.{key} must be true or false")
+    return value
+
+
+def opt_whole(body: dict[str, Any], key: str, where: str, default: int, unit: str = "hours") -> int:
+    value = get_ci(body, key)
+    if value is None:
+        return default
+    if not is_number(value) or not float(value).is_integer() or value <= 0:
+        raise bad_request(f"{where}.{key} must be a positive whole number of {unit}")
+    return int(value)
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def mobile_list(value: Any, where: str, *, allow_empty: bool) -> list[str]:
+    if not isinstance(value, list) or (not value and not allow_empty):
+        raise bad_request(f"{where} must be a {'' if allow_empty else 'non-empty '}list of numbers")
+    numbers = [check_mobile(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    return list(dict.fromkeys(numbers))
+
+
+def location(value: Any, where: str, *, name_required: bool = False) -> dict[str, Any]:
+    """A location given as {latitude, longitude, name} or Kaizala's short {lt, lg, n}."""
+    if not isinstance(value, dict):
+        raise bad_request(f"{where} must be an object with latitude and longitude")
+    lat: Any = value.get("latitude", value.get("lt"))
+    lng: Any = value.get("longitude", value.get("lg"))
+    name: Any = value.get("name", value.get("n"))
+    if not is_number(lat) or not -90 <= lat <= 90:
+        raise bad_request(f"{where}.latitude must be a number between -90 and 90")
+    if not is_number(lng) or not -180 <= lng <= 180:
+        raise bad_request(f"{where}.longitude must be a number between -180 and 180")
+    if name is None and not name_required:
+        name = ""
+    if not isinstance(name, str):
+        raise bad_request(f"{where}.name must be a string")
+    return {"latitude": lat, "longitude": lng, "name": name}
+
+
+# -- action bodies --------------------------------------------------------------------------------
+@dataclass
+class ParsedAction:
+    action_type: str
+    package_id: str | None
+    body: dict[str, Any]
+    questions: list[Question]
+    media: list[Media]
+
+
+def parse_action(state: SimState, group: Group, request: dict[str, Any]) -> ParsedAction:
+    raw_type = get_ci(request, "actionType")
+    package_id = get_ci(request, "id")
+    body = get_ci(request, "actionBody")
+    if raw_type is None and package_id is None:
+        raise bad_request("give either actionType or id (an action package id)")
+    if not isinstance(body, dict):
+        raise bad_request("actionBody must be a JSON object")
+    _check_audience(group, request)
+    if raw_type is None:
+        if not isinstance(package_id, str) or not package_id.strip():
+            raise bad_request("id must be a non-empty action package id")
+        return ParsedAction(CUSTOM_ACTION_TYPE, package_id, _custom(body), [], [])
+    action_type = canonical_action_type(raw_type)
+    if action_type == "Survey":
+        parsed_body, questions = _survey(body)
+        return ParsedAction(action_type, None, parsed_body, questions, [])
+    if action_type == "Job":
+        return ParsedAction(action_type, None, _job(state, group, body), [], [])
+    if action_type == "Poll":
+        parsed_body = _poll(body)
+        options = [c["title"] for c in parsed_body["choices"]]
+        question = Question(parsed_body["question"], "SingleOption", options)
+        return ParsedAction(action_type, None, parsed_body, [question], [])
+    if action_type == "LetsMeet":
+        parsed_body = _lets_meet(body)
+        question = Question(parsed_body["title"], "SingleOption", list(LETS_MEET_OPTIONS))
+        return ParsedAction(action_type, None, parsed_body, [question], [])
+    if action_type == "Announcement":
+        parsed_body, media = _announcement(state, body)
+        return ParsedAction(action_type, None, parsed_body, [], media)
+    parsed_body, item = _media_action(state, body)
+    return ParsedAction(action_type, None, parsed_body, [], [item])
+
+
+def canonical_action_type(raw: Any) -> str:
+    if isinstance(raw, str):
+        for known in BUILTIN_ACTION_TYPES:
+            if known.lower() == raw.lower():
+                return known
+    raise bad_request(f"actionType must be one of {', '.join(BUILTIN_ACTION_TYPES)}")
+
+
+def _check_audience(group: Group, request: dict[str, Any]) -> None:
+    """Public-group extras: subscribers[] and sendToAllSubscribers."""
+    subscribers = get_ci(request, "subscribers")
+    to_all = get_ci(request, "sendToAllSubscribers")
+    if to_all is not None and not isinstance(to_all, bool):
+        raise bad_request("sendToAllSubscribers must be true or false")
+    if subscribers is None and not to_all:
+        return
+    if group.group_type != "ConnectGroup":
+        raise bad_request("subscribers and sendToAllSubscribers apply to public groups only")
+    if subscribers is not None:
+        for number in mobile_list(subscribers, "subscribers", allow_empty=True):
+            if number not in group.subscribers:
+                raise bad_request(f"{number} is not a subscriber of group {group.group_id}")
+
+
+def _survey(body: dict[str, Any]) -> tuple[dict[str, Any], list[Question]]:
+    where = "actionBody"
+    title = req_str(body, "title", where)
+    raw_questions = get_ci(body, "questions")
+    if not isinstance(raw_questions, list) or not raw_questions:
+        raise bad_request(f"{where}.questions must be a non-empty list")
+    if len(raw_questions) > MAX_QUESTIONS:
+        raise bad_request(f"{where}.questions has more than {MAX_QUESTIONS} questions")
+    questions = [_question(q, f"{where}.questions[{i}]") for i, q in enumerate(raw_questions)]
+    parsed = {
+        "title": title,
+        "dueDate": opt_whole(body, "dueDate", where, 24),
+        "isAnonymous": opt_bool(body, "isAnonymous", where),
+        "isSenderOnly": opt_bool(body, "isSenderOnly", where),
+        "acceptMultipleResponses": opt_bool(body, "acceptMultipleResponses", where),
+    }
+    return parsed, questions
+
+
+def _question(raw: Any, where: str) -> Question:
+    if not isinstance(raw, dict):
+        raise bad_request(f"{where} must be an object with title and type")
+    title = req_str(raw, "title", where)
+    qtype = get_ci(raw, "type")
+    canonical = next(
+        (t for t in QUESTION_TYPES if isinstance(qtype, str) and t.lower() == qtype.lower()), None
+    )
+    if canonical is None:
+        raise bad_request(f"{where}.type must be one of {', '.join(QUESTION_TYPES)}")
+    raw_options = get_ci(raw, "options")
+    options: list[str] = []
+    if canonical in OPTION_TYPES:
+        options = _titles(raw_options, f"{where}.options", minimum=1)
+    elif raw_options not in (None, []):
+        raise bad_request(f"{where}.options apply to SingleOption and MultiOption questions only")
+    invisible = opt_bool(raw, "isInvisible", where)
+    return Question(title, canonical, options, invisible)
+
+
+def _titles(raw: Any, where: str, minimum: int) -> list[str]:
+    if not isinstance(raw, list) or len(raw) < minimum:
+        raise bad_request(f'{where} must be a list of at least {minimum} {{"title": ...}} objects')
+    titles: list[str] = []
+    for i, option in enumerate(raw):
+        if not isinstance(option, dict):
+            raise bad_request(f"{where}[{i}] must be an object with a title")
+        titles.append(req_str(option, "title", f"{where}[{i}]"))
+    if len(set(titles)) != len(titles):
+        raise bad_request(f"{where} has duplicate titles")
+    return titles
+
+
+def _job(state: SimState, group: Group, body: dict[str, Any]) -> dict[str, Any]:
+    where = "actionBody"
+    title = req_str(body, "title", where)
+    assigned = mobile_list(get_ci(body, "assignedTo"), f"{where}.assignedTo", allow_empty=False)
+    for number in assigned:
+        if not state.is_member(group, number):
+            raise bad_request(f"{where}.assignedTo: {number} is not a member of the group")
+    return {
+        "title": title,
+        "assignedTo": assigned,
+        "dueDate": opt_whole(body, "dueDate", where, 24),
+    }
+
+
+def _poll(body: dict[str, Any]) -> dict[str, Any]:
+    where = "actionBody"
+    question = req_str(body, "question", where)
+    raw_choices = get_ci(body, "choices")
+    titles = _titles(raw_choices, f"{where}.choices", minimum=2)
+    choices: list[dict[str, Any]] = []
+    for title, raw in zip(titles, raw_choices, strict=True):
+        image = get_ci(raw, "image")
+        if image is not None and not isinstance(image, str):
+            raise bad_request(f"{where}.choices image must be a mediaResource string")
+        choices.append({"title": title, **({"image": image} if image else {})})
+    return {
+        "question": question,
+        "choices": choices,
+        "expiryInHours": opt_whole(body, "expiryInHours", where, 720),
+        "isSenderOnly": opt_bool(body, "isSenderOnly", where),
+    }
+
+
+def _lets_meet(body: dict[str, Any]) -> dict[str, Any]:
+    where = "actionBody"
+    title = req_str(body, "title", where)
+    starting = get_ci(body, "startingTime")
+    if is_number(starting):
+        start_iso = datetime.fromtimestamp(starting / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    elif isinstance(starting, str):
+        try:
+            parsed = datetime.fromisoformat(starting.replace("Z", "+00:00"))
+        except ValueError:
+            raise bad_request(f"{where}.startingTime must be an ISO 8601 date-time") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        start_iso = parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    else:
+        raise bad_request(f"{where}.startingTime is required (ISO 8601 or epoch ms)")
+    # The docs name the field DurationInMins but their sample sends `duration`.
+    duration_key = "durationInMins" if get_ci(body, "durationInMins") is not None else "duration"
+    place = get_ci(body, "place")
+    return {
+        "title": title,
+        "startingTime": start_iso,
+        "duration": opt_whole(body, duration_key, where, 30, "minutes"),
+        "place": None if place is None else location(place, f"{where}.place"),
+        "agenda": opt_str(body, "agenda", where),
+        "isSenderOnly": opt_bool(body, "isSenderOnly", where),
+    }
+
+
+def _announcement(state: SimState, body: dict[str, Any]) -> tuple[dict[str, Any], list[Media]]:
+    where = "actionBody"
+    message = req_str(body, "message", where, MAX_MESSAGE_CHARS)
+    title = opt_str(body, "title", where)
+    raw_media = get_ci(body, "mediaResources")
+    media: list[Media] = []
+    if raw_media is not None:
+        if not isinstance(raw_media, list):
+            raise bad_request(f"{where}.MediaResources must be a list of mediaResource strings")
+        media = [
+            state.media_for(r, f"{where}.MediaResources[{i}]") for i, r in enumerate(raw_media)
+        ]
+    parsed = {"title": title, "message": message, "mediaResources": [m.resource for m in media]}
+    return parsed, media
+
+
+def _media_action(state: SimState, body: dict[str, Any]) -> tuple[dict[str, Any], Media]:
+    where = "actionBody"
+    media = state.media_for(get_ci(body, "mediaResource"), f"{where}.mediaResource")
+    caption = opt_str(body, "caption", where)
+    return {"mediaResource": media.resource, "caption": caption}, media
+
+
+def _custom(body: dict[str, Any]) -> dict[str, Any]:
+    where = "actionBody"
+    properties = get_ci(body, "properties")
+    if properties is None:
+        # The subscriber variant sends {title, validity} instead of properties.
+        title = req_str(body, "title", where)
+        validity = opt_whole(body, "validity", where, 24)
+        return {"title": title, "validity": validity}
+    if not isinstance(properties, list) or not properties:
+        raise bad_request(f"{where}.properties must be a non-empty list")
+    parsed: list[dict[str, str]] = []
+    for i, prop in enumerate(properties):
+        pwhere = f"{where}.properties[{i}]"
+        if not isinstance(prop, dict):
+            raise bad_request(f"{pwhere} must be an object with name, type and value")
+        name = req_str(prop, "name", pwhere)
+        ptype = get_ci(prop, "type")
+        if ptype not in PROPERTY_TYPES:
+            raise bad_request(f"{pwhere}.type must be one of {', '.join(PROPERTY_TYPES)}")
+        value = get_ci(prop, "value")
+        if not isinstance(value, str):
+            raise bad_request(f"{pwhere}.value must be a string")
+        parsed.append({"name": name, "type": ptype, "value": value})
+    title = next((p["value"] for p in parsed if p["name"].lower() == "title"), "")
+    return {"title": title, "properties": parsed}
+
+
+# -- answers --------------------------------------------------------------------------------------
+def normalize_answer(state: SimState, question: Question, value: Any, where: str) -> Any:
+    """One answer in the JSON type the webhook event carries for this question type."""
+    qtype = question.qtype
+    if qtype == "SingleOption":
+        if not isinstance(value, str) or value not in question.options:
+            raise bad_request(f"{where} must be one of the options {question.options}")
+        return value
+    if qtype == "MultiOption":
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not value:
+            raise bad_request(f"{where} must be a non-empty list of options")
+        for item in value:
+            if not isinstance(item, str) or item not in question.options:
+                raise bad_request(f"{where}: {item!r} is not one of {question.options}")
+        if len(set(value)) != len(value):
+            raise bad_request(f"{where} repeats an option")
+        return list(value)
+    if qtype == "Text":
+        if not isinstance(value, str):
+            raise bad_request(f"{where} must be a string")
+        return value
+    if qtype == "Numeric":
+        if not is_number(value):
+            raise bad_request(f"{where} must be a number")
+        return value
+    if qtype in ("Date", "DateTime"):
+        if not is_number(value) or value < 0 or not float(value).is_integer():
+            raise bad_request(f"{where} must be a date as epoch milliseconds")
+        return int(value)
+    if qtype == "Location":
+        return location(value, where)
+    return _media_answer(state, value, where, single=qtype == "Image")
+
+
+def _media_answer(state: SimState, value: Any, where: str, single: bool) -> list[dict[str, str]]:
+    items = value if isinstance(value, list) else [value]
+    if not items or (single and len(items) != 1):
+        raise bad_request(f"{where} must be {'one media item' if single else 'a list of media'}")
+    media: list[dict[str, str]] = []
+    for i, item in enumerate(items):
+        iwhere = f"{where}[{i}]"
+        if isinstance(item, str):
+            found = state.media_for(item, iwhere)
+            media.append({"mediaUrl": found.url, "mediaFileName": found.file_name})
+        elif isinstance(item, dict):
+            media.append(
+                {
+                    "mediaUrl": req_str(item, "mediaUrl", iwhere),
+                    "mediaFileName": opt_str(item, "mediaFileName", iwhere),
+                }
+            )
+        else:
+            raise bad_request(f"{iwhere} must be a mediaResource string or a media object")
+    return media
+
+
+def normalize_answers(
+    state: SimState, action: Action, raw: Any, where: str
+) -> tuple[list[Any], list[str] | None]:
+    """Answers as a list (by question index) or an object {question title: answer}.
+
+    Returns the normalized answers and, for custom actions (whose questions the simulator
+    does not know), the titles to show with them."""
+    if action.questions:
+        if isinstance(raw, dict):
+            by_title = {q.title: q for q in action.questions}
+            unknown = [t for t in raw if t not in by_title]
+            if unknown:
+                raise bad_request(f"{where}: no question titled {unknown[0]!r}")
+            missing = [q.title for q in action.questions if q.title not in raw]
+            if missing:
+                raise bad_request(f"{where}: no answer for question {missing[0]!r}")
+            raw = [raw[q.title] for q in action.questions]
+        if not isinstance(raw, list) or len(raw) != len(action.questions):
+            raise bad_request(
+                f"{where} must hold one answer per question ({len(action.questions)})"
+            )
+        answers = [
+            normalize_answer(state, q, value, f"{where}[{i}]")
+            for i, (q, value) in enumerate(zip(action.questions, raw, strict=True))
+        ]
+        return answers, None
+    if isinstance(raw, dict) and raw:
+        return list(raw.values()), [str(k) for k in raw]
+    if not isinstance(raw, list) or not raw or any(v is None for v in raw):
+        raise bad_request(f"{where} must be a non-empty list of answers")
+    return list(raw), None
