@@ -9,6 +9,7 @@ import azure.functions as func
 from functions.http import handle_errors, json_response, parse_body
 from shared import onboarding
 from shared.runtime import get_runtime
+from shared.tokens import NotOnboardedError
 
 log = logging.getLogger(__name__)
 bp = func.Blueprint()
@@ -16,7 +17,12 @@ bp = func.Blueprint()
 
 @bp.timer_trigger(arg_name="timer", schedule="%KAIZALA_RENEW_SCHEDULE%", run_on_startup=False)
 async def renew_kaizala_token(timer: func.TimerRequest) -> None:
-    outcome = await get_runtime().tokens.renew_if_due()
+    try:
+        outcome = await get_runtime().tokens.renew_if_due()
+    except NotOnboardedError as exc:
+        # Expected until an admin completes the PIN flow: a warning, not a failure to page on.
+        log.warning("renew_kaizala_token: %s", exc.detail)
+        return
     log.info("renew_kaizala_token: %s", outcome)
 
 

@@ -21,7 +21,14 @@ class HealthReport:
         return all(c["status"] != "fail" for c in self.checks.values())
 
     def body(self) -> dict[str, Any]:
-        return {"status": "ok" if self.ok else "fail", "checks": self.checks}
+        # "warn" (e.g. refresh token close to expiry) keeps 200 but is visible to monitoring.
+        if not self.ok:
+            status = "fail"
+        elif any(c["status"] == "warn" for c in self.checks.values()):
+            status = "warn"
+        else:
+            status = "ok"
+        return {"status": status, "checks": self.checks}
 
 
 async def check_health(rt: Runtime) -> HealthReport:
@@ -31,4 +38,12 @@ async def check_health(rt: Runtime) -> HealthReport:
         report.checks["storage"] = {"status": "ok"}
     except (BridgeError, TimeoutError, OSError):
         report.checks["storage"] = {"status": "fail", "detail": "table storage unreachable"}
+        return report
+    try:
+        # From the lease row only: /api/health never reads Key Vault or calls Kaizala.
+        report.checks["kaizalaToken"] = await asyncio.wait_for(
+            rt.tokens.status(), CHECK_TIMEOUT_SECONDS
+        )
+    except (BridgeError, TimeoutError, OSError):
+        report.checks["kaizalaToken"] = {"status": "warn", "detail": "token state unreadable"}
     return report

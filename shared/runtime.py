@@ -8,6 +8,8 @@ settings errors surface on first use, naming the setting, and tests can swap the
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -22,6 +24,9 @@ if TYPE_CHECKING:
     import httpx
     from azure.core.credentials_async import AsyncTokenCredential
 
+    from shared.callbacks import CallbackTokens
+    from shared.dataverse import DataverseClient
+
 
 class Runtime:
     def __init__(
@@ -30,10 +35,12 @@ class Runtime:
         *,
         kaizala_transport: httpx.AsyncBaseTransport | None = None,
         secret_store: SecretStore | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self._kaizala_transport = kaizala_transport
         self._secret_store = secret_store
+        self.clock = clock  # injectable so tests can move time (token expiry, back-off)
 
     @cached_property
     def credential(self) -> AsyncTokenCredential:
@@ -70,6 +77,7 @@ class Runtime:
             ),
             self.secrets,
             self.tables,
+            clock=self.clock,
         )
 
     @cached_property
@@ -85,8 +93,30 @@ class Runtime:
         budget = Budget(self.tables, s.kaizala_calls_per_minute, s.kaizala_throttle_window_seconds)
         return Outbound(self.tables, self.kaizala, budget, retention_days=s.retention_days)
 
+    @cached_property
+    def dataverse(self) -> DataverseClient:
+        # The static token (simulator; DataverseClient refuses it unless the URL is loopback),
+        # else managed identity through the shared credential. ConfigError names DATAVERSE_URL
+        # on first use when it is unset.
+        from shared.dataverse import DataverseClient, build_http_client
+
+        self.settings.require("DATAVERSE_URL")
+        # Also the pool of the inbound forward sink (RESPONSE_FORWARD_URL): bounded, no redirects.
+        self.dataverse_http = build_http_client()
+        credential = None if self.settings.dataverse_static_token else self.credential
+        return DataverseClient.from_settings(self.settings, self.dataverse_http, credential)
+
+    @cached_property
+    def callbacks(self) -> CallbackTokens:
+        from shared.callbacks import CallbackTokens
+
+        return CallbackTokens(self.secrets, self.settings.callback_token_grace_hours)
+
     async def aclose(self) -> None:
         closers = []
+        if "dataverse" in self.__dict__:
+            closers.append(self.dataverse.aclose())
+            closers.append(self.dataverse_http.aclose())
         if "tables" in self.__dict__:
             closers.append(self.tables.close())
         if "kaizala" in self.__dict__:

@@ -187,8 +187,9 @@ class TokenManager:
             result["status"] = "warn"
             result["detail"] = "access token expired or not yet obtained"
         refresh_expires = int(e.get("refreshExpiresOn", 0))
+        # Unknown for a token handed over in settings (its issue date is not known).
+        result["refreshTokenExpiresOn"] = _iso(refresh_expires) if refresh_expires else None
         if refresh_expires:
-            result["refreshTokenExpiresOn"] = _iso(refresh_expires)
             rotated = int(e.get("rotatedOn", 0))
             if refresh_expires - now_ms < REFRESH_WARNING_MS and not rotated:
                 result["status"] = "warn"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 from devtools.azurite import Azurite
 from shared.config import Settings
 from shared.runtime import Runtime, set_runtime
@@ -9,7 +11,23 @@ from tests.support import body_json, call, request
 async def test_health_ok_against_azurite(runtime: Runtime) -> None:
     resp = await call("health", request("GET", "/api/health"))
     assert resp.status_code == 200
-    assert body_json(resp) == {"status": "ok", "checks": {"storage": {"status": "ok"}}}
+    body = body_json(resp)
+    assert body["checks"]["storage"] == {"status": "ok"}
+    # nothing onboarded yet: visible, but not an outage
+    assert body["checks"]["kaizalaToken"]["status"] == "warn"
+    assert body["status"] == "warn"
+
+
+async def test_health_reports_token_state(bridge: Runtime) -> None:
+    await bridge.tokens.current()
+    body = body_json(await call("health", request("GET", "/api/health")))
+    assert body["status"] == "ok"
+    token = body["checks"]["kaizalaToken"]
+    assert token["status"] == "ok"
+    assert token["accessTokenExpiresOn"]
+    assert "refreshTokenExpiresOn" in token
+    text = json.dumps(body)
+    assert (await bridge.tokens.current()).value not in text
 
 
 async def test_health_503_when_storage_stops() -> None:

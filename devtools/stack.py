@@ -1,0 +1,214 @@
+"""`make run`: Azurite, the Kaizala and Dataverse simulators and the local Functions host.
+
+Each part runs as its own process (like the real systems), its output prefixed with its name.
+Ctrl-C or SIGTERM stops everything this started. `Stack` is also used by `make demo`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import httpx
+
+from devtools.azurite import Azurite
+from devtools.serving import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Ports:
+    host: int = 7071
+    kaizala: int = 7081
+    dataverse: int = 7082
+    table: int = 10002
+
+    @classmethod
+    def free(cls) -> Ports:
+        return cls(free_port(), free_port(), free_port(), free_port())
+
+
+@dataclass
+class Stack:
+    settings_path: Path
+    ports: Ports = field(default_factory=Ports)
+    kaizala_args: Sequence[str] = ()
+    quiet: bool = False
+    azurite: Azurite | None = None
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def environment(self) -> dict[str, str]:
+        """What the host sees: the settings file's values, with ports of this stack."""
+        env = dict(os.environ)
+        values = json.loads(self.settings_path.read_text(encoding="utf-8")).get("Values", {})
+        values.update(
+            {
+                "AzureWebJobsStorage": self.azurite.connection_string if self.azurite else "",
+                "KAIZALA_API_ROOT": f"http://127.0.0.1:{self.ports.kaizala}/v1",
+                "DATAVERSE_URL": f"http://127.0.0.1:{self.ports.dataverse}",
+                "WEBHOOK_CALLBACK_URL": f"http://127.0.0.1:{self.ports.host}/api/kaizala/webhook",
+            }
+        )
+        for key, value in values.items():
+            env.setdefault(key, str(value))  # the real environment wins, as in the host
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def start(self) -> Stack:
+        try:
+            self.azurite = Azurite(table_port=self.ports.table).start()
+            self._say("azurite", f"table service on 127.0.0.1:{self.ports.table}")
+            env = self.environment()
+            py = sys.executable
+            self._spawn(
+                "kaizala",
+                [
+                    py,
+                    "-m",
+                    "devtools.kaizala_sim",
+                    "--port",
+                    str(self.ports.kaizala),
+                    *self.kaizala_args,
+                ],
+                env,
+            )
+            self._spawn(
+                "dataverse",
+                [py, "-m", "devtools.dataverse_sim", "--port", str(self.ports.dataverse)],
+                env,
+            )
+            self._wait_http(f"http://127.0.0.1:{self.ports.kaizala}/_sim/stats", "kaizala")
+            self._wait_http(f"http://127.0.0.1:{self.ports.dataverse}/_sim/stats", "dataverse")
+            self._spawn(
+                "host",
+                [
+                    py,
+                    "-m",
+                    "devtools.host",
+                    "--port",
+                    str(self.ports.host),
+                    "--settings",
+                    str(self.settings_path),
+                ],
+                env,
+            )
+            self._wait_http(f"http://127.0.0.1:{self.ports.host}/api/health", "host")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        proc = subprocess.Popen(  # noqa: S603 - our own modules, no shell
+            argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        self.procs[name] = proc
+        threading.Thread(target=self._pump, args=(name, proc), daemon=True).start()
+
+    def _pump(self, name: str, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        for line in iter(proc.stdout.readline, b""):
+            if not self.quiet:
+                self._say(name, line.decode(errors="replace").rstrip())
+
+    def _say(self, name: str, text: str) -> None:
+        sys.stdout.write(f"[{name:9}] {text}\n")
+        sys.stdout.flush()
+
+    def _wait_http(self, url: str, name: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            proc = self.procs.get(name)
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with code {proc.returncode}")
+            try:
+                if httpx.get(url, timeout=2.0).status_code < 600:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{name} did not answer within {timeout:.0f}s")
+
+    def stop(self) -> None:
+        for proc in reversed(list(self.procs.values())):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.procs.clear()
+        if self.azurite is not None:
+            self.azurite.stop()
+            self.azurite = None
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devtools.stack", description=__doc__)
+    parser.add_argument("--settings", type=Path, default=ROOT / "local.settings.json")
+    parser.add_argument("--port", type=int, default=7071, help="the Functions host's port")
+    parser.add_argument(
+        "--kaizala-time-scale",
+        type=float,
+        default=1.0,
+        help="shrink Kaizala token lifetimes (e.g. 86400: a day per second)",
+    )
+    args = parser.parse_args(argv)
+    if not args.settings.is_file():
+        print(f"{args.settings} not found (copy local.settings.example.json)", file=sys.stderr)
+        return 2
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    stack = Stack(
+        args.settings,
+        Ports(host=args.port),
+        kaizala_args=["--time-scale", str(args.kaizala_time_scale)],
+    )
+    try:
+        stack.start()
+    except RuntimeError as exc:
+        print(f"start-up failed: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"\nKaizala Bridge on http://127.0.0.1:{args.port}/api/health "
+        f"(Kaizala simulator :{stack.ports.kaizala}, Dataverse simulator "
+        f":{stack.ports.dataverse}). Ctrl-C stops everything.\n",
+        flush=True,
+    )
+    try:
+        while not stopping.is_set():
+            for name, proc in stack.procs.items():
+                if proc.poll() is not None:
+                    print(f"{name} exited with code {proc.returncode}; stopping", file=sys.stderr)
+                    stopping.set()
+            stopping.wait(0.5)
+    finally:
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

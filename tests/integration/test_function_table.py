@@ -1,0 +1,39 @@
+"""The product's functions, triggers, routes, methods and auth levels: a contract.
+
+The local host, like Core Tools, does not enforce keys; this table is what keeps an endpoint
+from silently becoming anonymous (or an admin endpoint from becoming function-level).
+"""
+
+from __future__ import annotations
+
+from devtools.host import describe_functions, index_functions
+from tests.support import functions_by_name
+
+EXPECTED = {
+    # name: (trigger, route or schedule, methods, auth level)
+    "health": ("http", "api/health", ["GET"], "anonymous"),
+    "kaizala_pin": ("http", "api/manage/kaizala/pin", ["POST"], "admin"),
+    "kaizala_login": ("http", "api/manage/kaizala/login", ["POST"], "admin"),
+    "renew_kaizala_token": ("timer", "%KAIZALA_RENEW_SCHEDULE%", [], None),
+    "send_action": ("http", "api/actions", ["POST"], "function"),
+    "get_action": ("http", "api/actions/{correlationId}", ["GET"], "function"),
+    "dynamics_opportunities": ("http", "api/dynamics/opportunities", ["POST"], "function"),
+    "drain_outbox": ("timer", "*/15 * * * * *", [], None),
+    "sync_kaizala_webhooks": ("http", "api/manage/webhooks/sync", ["POST"], "admin"),
+    "reconcile_webhooks": ("timer", "0 5 * * * *", [], None),
+    "kaizala_webhook_validate": ("http", "api/kaizala/webhook", ["GET"], "anonymous"),
+    "kaizala_webhook": ("http", "api/kaizala/webhook", ["POST"], "anonymous"),
+    "process_inbox": ("timer", "0 */1 * * * *", [], None),
+    "inbox_replay": ("http", "api/manage/inbox/replay", ["POST"], "admin"),
+}
+
+
+def test_function_table_matches_contract() -> None:
+    rows = describe_functions(index_functions(functions_by_name().values()))
+    actual = {}
+    for row in rows:
+        if row["trigger"] == "http":
+            actual[row["name"]] = ("http", row["route"], row["methods"], row["auth_level"])
+        else:
+            actual[row["name"]] = (row["trigger"], row["schedule"], [], None)
+    assert actual == EXPECTED
