@@ -1,0 +1,188 @@
+"""Generate docs/openapi.json (OpenAPI 2.0, what a Power Automate custom connector imports).
+
+The schemas come from the same pydantic models the endpoints validate with; a test fails when
+the committed file differs from what this produces. Regenerate with
+`python -m devtools.openapi > docs/openapi.json`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel
+
+from shared.actions_models import ActionAccepted, ActionStatus, SendActionRequest
+
+PROBLEM = {
+    "type": "object",
+    "description": "RFC 9457 problem details (application/problem+json)",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+        "correlationId": {"type": "string"},
+    },
+    "required": ["type", "title", "status", "detail"],
+}
+
+
+def _swagger2(schema: Any) -> Any:
+    """Rewrite a JSON Schema (draft 2020-12, from pydantic) into the Swagger 2.0 subset."""
+    if isinstance(schema, list):
+        return [_swagger2(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    variants = schema.get("anyOf")
+    if variants is not None:
+        non_null = [v for v in variants if v.get("type") != "null"]
+        if len(non_null) == 1:
+            out.update(_swagger2(non_null[0]))
+            if len(non_null) != len(variants):
+                out["x-nullable"] = True
+        else:
+            # Swagger 2.0 has no anyOf: an untyped value, described in words.
+            kinds = " or ".join(str(v.get("type", "object")) for v in non_null)
+            out["description"] = f"{kinds}"
+        for key in ("description", "title", "default"):
+            if schema.get(key) is not None:  # a null default is implied by x-nullable
+                out[key] = schema[key]
+        return out
+    for key, value in schema.items():
+        if key in ("examples", "$defs") or (key == "default" and value is None):
+            continue
+        if key == "const":
+            out["enum"] = [value]
+        elif key == "$ref":
+            out["$ref"] = value.replace("#/$defs/", "#/definitions/")
+        elif key in ("properties", "patternProperties"):
+            out[key] = {k: _swagger2(v) for k, v in value.items()}
+        elif key in ("items", "additionalProperties"):
+            out[key] = _swagger2(value)
+        else:
+            out[key] = value
+    return out
+
+
+def _definitions(*models: type[BaseModel]) -> dict[str, Any]:
+    defs: dict[str, Any] = {}
+    for model in models:
+        schema = model.model_json_schema(ref_template="#/definitions/{model}")
+        for name, sub in schema.pop("$defs", {}).items():
+            defs[name] = _swagger2(sub)
+        defs[model.__name__] = _swagger2(schema)
+    defs["Problem"] = PROBLEM
+    return dict(sorted(defs.items()))
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/definitions/{name}"}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "schema": _ref("Problem")}
+
+
+def build() -> dict[str, Any]:
+    return {
+        "swagger": "2.0",
+        "info": {
+            "title": "Kaizala Bridge",
+            "description": "Send Kaizala surveys, polls, jobs, announcements and messages "
+            "from Dynamics 365 and Power Automate; responses come back as activities.",
+            "version": "1.0",
+        },
+        "host": "your-function-app.azurewebsites.net",
+        "basePath": "/api",
+        "schemes": ["https"],
+        "consumes": ["application/json"],
+        "produces": ["application/json"],
+        "securityDefinitions": {
+            "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key"}
+        },
+        "security": [{"functionKey": []}],
+        "paths": {
+            "/actions": {
+                "post": {
+                    "operationId": "SendAction",
+                    "summary": "Send an action to a Kaizala group",
+                    "description": "Exactly once per Idempotency-Key (or per request content). "
+                    "201 when sent, 202 when queued behind Kaizala's throttle (poll Location).",
+                    "parameters": [
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "type": "string",
+                            "maxLength": 128,
+                            "x-ms-summary": "Idempotency key",
+                        },
+                        {
+                            "name": "body",
+                            "in": "body",
+                            "required": True,
+                            "schema": _ref("SendActionRequest"),
+                        },
+                    ],
+                    "responses": {
+                        "201": {"description": "Sent", "schema": _ref("ActionAccepted")},
+                        "200": {
+                            "description": "A repeat: the first result",
+                            "schema": _ref("ActionAccepted"),
+                        },
+                        "202": {
+                            "description": "Queued; poll the Location header",
+                            "schema": _ref("ActionAccepted"),
+                            "headers": {
+                                "Location": {"type": "string"},
+                                "Retry-After": {"type": "integer"},
+                            },
+                        },
+                        "400": _problem("Invalid request (names the field)"),
+                        "409": _problem("Idempotency-Key reused with another request"),
+                        "413": _problem("Body over 64 KiB"),
+                        "502": _problem("Kaizala refused the action"),
+                        "503": _problem("Storage or Kaizala temporarily unavailable"),
+                    },
+                }
+            },
+            "/actions/{correlationId}": {
+                "get": {
+                    "operationId": "GetAction",
+                    "summary": "Status of an action sent through the bridge",
+                    "parameters": [
+                        {
+                            "name": "correlationId",
+                            "in": "path",
+                            "required": True,
+                            "type": "string",
+                            "format": "uuid",
+                        }
+                    ],
+                    "responses": {
+                        "200": {"description": "Status", "schema": _ref("ActionStatus")},
+                        "404": _problem("Unknown correlation id"),
+                    },
+                }
+            },
+        },
+        "definitions": _definitions(SendActionRequest, ActionAccepted, ActionStatus),
+    }
+
+
+def render() -> str:
+    return json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
+
+
+if __name__ == "__main__":
+    print(render(), end="")
