@@ -209,3 +209,31 @@ async def test_secret_file_never_holds_plaintext_outside_store(
     data = json.loads(path.read_text())
     assert set(data) >= {"kaizala-refresh-token", "kaizala-access-token"}
     assert isinstance(LocalFileSecretStore(path), LocalFileSecretStore)
+
+
+async def test_onboarding_command_line(
+    env: dict[str, str],
+    kaizala: KaizalaSim,
+    tmp_path: Path,
+    environ,
+    capsys,  # noqa: ANN001
+) -> None:
+    from devtools import onboard
+
+    values = bridge_env(env, kaizala, tmp_path)
+    del values["KAIZALA_REFRESH_TOKEN"]
+    environ(values)
+
+    def read_pin(prompt: str) -> str:
+        return str(kaizala.control("GET", "pin", params={"mobileNumber": ADMIN})["pin"])
+
+    assert await onboard.run(ADMIN, read_pin=read_pin) == 0
+    out = capsys.readouterr().out
+    stored = await LocalFileSecretStore(values["LOCAL_SECRETS_PATH"]).get(REFRESH_TOKEN)
+    assert stored is not None
+    register_secret(stored.value)
+    assert stored.value not in out
+    assert "Onboarded" in out
+    assert ADMIN not in out  # the number is masked
+
+    assert await onboard.run(ADMIN, read_pin=lambda _: "12") == 1  # not a PIN
