@@ -201,11 +201,17 @@ class KeyVaultSecretStore:
         from azure.core.exceptions import AzureError, ResourceNotFoundError
 
         try:
-            props = [p async for p in self._client.list_properties_of_secret_versions(name)]
-            props = [p for p in props if p.enabled is not False]
+            # The current version is what get_secret returns; `created` has whole-second
+            # resolution, so ordering by it alone could put an older version first.
+            current = await self._client.get_secret(name)
+            result = [self._secret(name, current)]
+            props = [
+                p
+                async for p in self._client.list_properties_of_secret_versions(name)
+                if p.enabled is not False and p.version != current.properties.version
+            ]
             props.sort(key=lambda p: p.created_on.timestamp() if p.created_on else 0, reverse=True)
-            result = []
-            for p in props[:limit]:
+            for p in props[: max(0, limit - 1)]:
                 result.append(self._secret(name, await self._client.get_secret(name, p.version)))
             return result
         except ResourceNotFoundError:
