@@ -2,10 +2,11 @@
 
 import azure.functions as func
 
-from functions import actions, health, subscriptions, tokens
+from functions import actions, health, subscriptions, tokens, webhooks
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(health.bp)
 app.register_functions(tokens.bp)
 app.register_functions(actions.bp)
 app.register_functions(subscriptions.bp)
+app.register_functions(webhooks.bp)

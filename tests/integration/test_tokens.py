@@ -63,9 +63,7 @@ async def store(tmp_path: Path) -> LocalFileSecretStore:
     await s.set(APPLICATION_ID, "app-1")
     await s.set(APPLICATION_SECRET, "app-secret-value-1")
     register_secret("app-secret-value-1")
-    await s.set(
-        REFRESH_TOKEN, refresh, {"expiresOn": str((1_800_000_000 + 365 * 86400) * 1000)}
-    )
+    await s.set(REFRESH_TOKEN, refresh, {"expiresOn": str((1_800_000_000 + 365 * 86400) * 1000)})
     return s
 
 

@@ -1,0 +1,607 @@
+"""Events through inbox and sweeper into the Dataverse simulator (over HTTP), with Azurite."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from devtools.dataverse_sim import SimState
+from devtools.serving import ServerThread
+from shared import inbound
+from shared.config import Settings
+from shared.dataverse import activity_id_for
+from shared.errors import ConfigError
+from shared.runtime import Runtime, set_runtime
+from shared.storage import TableStore
+from tests.conftest import register_secret
+from tests.inbound.conftest import (
+    CONTOSO,
+    SURVEY_TITLE,
+    UNKNOWN_OPPORTUNITY,
+    Clock,
+    correlate,
+    post_event,
+    row_of,
+    rows,
+    sample,
+    sim_control,
+    sim_tasks,
+    survey_event,
+)
+from tests.support import body_json, call, request, run_timer
+
+EXTRA_QUESTIONS: list[dict[str, Any]] = [
+    {
+        "title": "Meeting place",
+        "type": "Location",
+        "options": [],
+        "answer": {"latitude": 17.385, "longitude": 78.4867, "name": "Hyderabad office"},
+    },
+    {"title": "Decision date", "type": "Date", "options": [], "answer": 1767225600000},
+    {
+        "title": "Whiteboard",
+        "type": "Image",
+        "options": [],
+        "answer": [{"mediaUrl": "https://example.invalid/att/wb.png", "mediaFileName": "wb.png"}],
+    },
+]
+
+
+def full_survey(action_id: str, **kwargs: Any) -> dict[str, Any]:
+    """The published sample plus Location, Date and Image answers (before the hidden one)."""
+    event = survey_event(action_id, **kwargs)
+    questions = event["data"]["responseDetails"]["responseWithQuestions"]
+    questions[-1:-1] = json.loads(json.dumps(EXTRA_QUESTIONS))
+    return event
+
+
+def writes(sim: SimState) -> int:
+    return int(sim.stats()["writes"])
+
+
+def patches(sim: SimState, status: int = 204) -> int:
+    return int(sim.stats()["byMethodStatus"].get(f"PATCH {status}", 0))
+
+
+@pytest.fixture
+def at(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The wall clock of runtime-built inbound dependencies (webhook, timer, replay)."""
+    clock = Clock()
+    monkeypatch.setattr(inbound, "wall_clock", clock)
+    return clock
+
+
+# ---- the hot path ----------------------------------------------------------------------------
+
+
+async def test_correlated_response_becomes_task_with_every_answer(
+    rt: Runtime, token: str, sim: SimState, at: Clock
+) -> None:
+    action_id = str(uuid.uuid4())
+    correlation_id = await correlate(rt.tables, action_id)
+    event = full_survey(action_id)
+    resp = await post_event(event, token)
+    assert resp.status_code == 200
+    assert body_json(resp) == {"status": "accepted", "eventId": event["eventId"]}
+
+    row = await row_of(rt.tables, event["eventId"])
+    assert row["status"] == "done"
+    assert row["PartitionKey"] == action_id
+    tasks = sim_tasks(sim)
+    assert len(tasks) == 1
+    task = tasks[0]
+    response_id = event["data"]["responseId"]
+    assert task["activityid"] == str(activity_id_for(response_id))
+    assert row["activityId"] == task["activityid"]
+    assert task["_regardingobjectid_value"] == CONTOSO
+    assert task["subject"] == f"Kaizala survey response: {SURVEY_TITLE} — Asha Rao"
+    description = task["description"]
+    for text in (
+        "How likely is this deal to close this quarter?\n   Likely",
+        "Estimated budget (USD)\n   125000",
+        "Competitors involved\n   A, C",
+        "Notes\n   Customer wants a demo next week.",
+        "Site photo\n   IMG_0001.jpg <https://example.invalid/att/site.jpg>",
+        "Meeting place\n   Hyderabad office (17.385, 78.4867)",
+        "Decision date\n   2026-01-01T00:00:00Z",
+        "Whiteboard\n   wb.png <https://example.invalid/att/wb.png>",
+        "Responder: Asha Rao (+919100000001)",
+        f"Response id: {response_id}",
+        f"Event id: {event['eventId']}",
+        f"Correlation id: {correlation_id}",
+    ):
+        assert text in description, text
+    assert "ResponseTime" not in description  # the hidden question
+    assert task["actualend"] == "2018-03-23T10:26:22Z"  # from the hidden ResponseTime
+    assert writes(sim) == 1
+
+
+async def test_action_and_job_responses(rt: Runtime, token: str, sim: SimState, at: Clock) -> None:
+    action = sample("action_response")
+    job = sample("job_response")
+    await correlate(rt.tables, action["data"]["actionId"], title="Approve the discount")
+    await correlate(
+        rt.tables, job["data"]["actionId"], title="Visit customer site", action_type="Job"
+    )
+    for event in (action, job):
+        assert body_json(await post_event(event, token))["status"] == "accepted"
+    by_id = {t["activityid"]: t for t in sim_tasks(sim)}
+    approve = by_id[str(activity_id_for(action["data"]["responseId"]))]
+    assert approve["subject"] == "Kaizala response: Approve the discount — Vikram Shah"
+    assert "Approve?\n   Yes" in approve["description"]
+    visit = by_id[str(activity_id_for(job["data"]["responseId"]))]
+    assert visit["subject"] == "Kaizala job update: Visit customer site — Meera Iyer (completed)"
+    assert "Assignee: Meera Iyer (+919100000003)" in visit["description"]
+    assert "Status: completed" in visit["description"]
+
+
+class CountingTables:
+    """Counts the storage transactions made through a TableStore (reads, writes, queries)."""
+
+    def __init__(self, inner: TableStore) -> None:
+        self.inner = inner
+        self.calls: list[str] = []
+
+    def table_name(self, name: str) -> str:
+        return self.inner.table_name(name)
+
+    async def insert(self, table: str, entity: Any) -> bool:
+        self.calls.append(f"insert {table}")
+        return await self.inner.insert(table, entity)
+
+    async def get(self, table: str, pk: str, rk: str) -> Any:
+        self.calls.append(f"get {table}")
+        return await self.inner.get(table, pk, rk)
+
+    async def update(self, table: str, entity: Any, etag: str, **kw: Any) -> bool:
+        self.calls.append(f"update {table}")
+        return await self.inner.update(table, entity, etag, **kw)
+
+    async def upsert(self, table: str, entity: Any, **kw: Any) -> None:
+        self.calls.append(f"upsert {table}")
+        await self.inner.upsert(table, entity, **kw)
+
+    async def delete(self, *args: Any, **kw: Any) -> bool:
+        self.calls.append(f"delete {args[0]}")
+        return await self.inner.delete(*args, **kw)
+
+    def query(self, table: str, *args: Any, **kw: Any) -> Any:
+        self.calls.append(f"query {table}")
+        return self.inner.query(table, *args, **kw)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+async def test_warm_hot_path_is_two_table_transactions(
+    rt: Runtime, token: str, sim: SimState, at: Clock
+) -> None:
+    action_id = str(uuid.uuid4())
+    await correlate(rt.tables, action_id)
+    counting = CountingTables(rt.tables)
+    rt.tables = counting  # type: ignore[assignment]
+    await post_event(survey_event(action_id), token)  # warms the correlation cache
+    assert counting.calls == ["insert inbox", "get actionindex", "update inbox"]
+    counting.calls.clear()
+    for _ in range(3):
+        counting.calls.clear()
+        assert body_json(await post_event(survey_event(action_id), token))["status"] == "accepted"
+        assert counting.calls == ["insert inbox", "update inbox"]
+    assert len(sim_tasks(sim)) == 4
+
+
+async def test_same_event_ten_times_concurrently(
+    rt: Runtime, token: str, sim: SimState, at: Clock
+) -> None:
+    action_id = str(uuid.uuid4())
+    await correlate(rt.tables, action_id)
+    event = survey_event(action_id)
+    answers = await asyncio.gather(*(post_event(event, token) for _ in range(10)))
+    assert [a.status_code for a in answers] == [200] * 10
+    statuses = sorted(body_json(a)["status"] for a in answers)
+    assert statuses == ["accepted"] + ["duplicate"] * 9
+    assert len(await rows(rt.tables)) == 1
+    assert len(sim_tasks(sim)) == 1
+    assert writes(sim) == 1
+    # a late redelivery after it was processed changes nothing either
+    assert body_json(await post_event(event, token))["status"] == "duplicate"
+    assert writes(sim) == 1
+
+
+async def test_edited_response_updates_the_same_activity(
+    rt: Runtime, token: str, sim: SimState, at: Clock
+) -> None:
+    action_id = str(uuid.uuid4())
+    await correlate(rt.tables, action_id)
+    first = survey_event(action_id)
+    assert body_json(await post_event(first, token))["status"] == "accepted"
+    edit = survey_event(action_id, response_id=first["data"]["responseId"], isUpdateResponse=True)
+    questions = edit["data"]["responseDetails"]["responseWithQuestions"]
+    questions[0]["answer"] = "Unlikely"
+    questions[1]["answer"] = 90000
+    assert body_json(await post_event(edit, token))["status"] == "accepted"
+    tasks = sim_tasks(sim)
+    assert len(tasks) == 1
+    description = tasks[0]["description"]
+    assert "quarter?\n   Unlikely" in description
+    assert "(USD)\n   90000" in description
+    assert "125000" not in description
+    assert "edited" in description
+    assert f"Event id: {edit['eventId']}" in description
+    assert writes(sim) == 2
+
+
+async def test_older_answer_retried_after_newer_is_superseded(
+    rt: Runtime, token: str, sim: SimState, at: Clock
+) -> None:
+    action_id = str(uuid.uuid4())
+    await correlate(rt.tables, action_id)
+    original = survey_event(action_id)
+    edit = survey_event(
+        action_id, response_id=original["data"]["responseId"], isUpdateResponse=True
+    )
+    edit["data"]["responseDetails"]["responseWithQuestions"][0]["answer"] = "Unlikely"
+    sim.set_down(True)
+    await post_event(original, token)  # fails inline: pending
+    sim.set_down(False)
+    at.advance(1)
+    await post_event(edit, token)  # the newer answer is written inline
+    at.advance(7200)
+    report = await inbound.sweep_inbox(inbound.deps_from_runtime(rt))
+    assert report.outcomes == {"superseded": 1}
+    assert (await row_of(rt.tables, original["eventId"]))["status"] == "superseded"
+    assert "quarter?\n   Unlikely" in sim_tasks(sim)[0]["description"]
+
+
+# ---- orphans, failures, retries --------------------------------------------------------------
+
+
+async def test_orphan_then_replay_after_correlation_exists(
+    rt: Runtime, token: str, sim: SimState, at: Clock
+) -> None:
+    action_id = str(uuid.uuid4())
+    event = survey_event(action_id)
+    assert body_json(await post_event(event, token))["status"] == "accepted"
+    assert (await row_of(rt.tables, event["eventId"]))["status"] == "orphan"
+    at.advance(7200)
+    await run_timer("process_inbox")  # orphans are not retried in a loop
+    assert (await row_of(rt.tables, event["eventId"]))["status"] == "orphan"
+    assert sim.stats()["requests"] == 0
+
+    await correlate(rt.tables, action_id)
+    resp = await call(
+        "inbox_replay",
+        request("POST", "/api/manage/inbox/replay", body={"eventId": event["eventId"]}),
+    )
+    assert resp.status_code == 200
+    assert body_json(resp) == {"requeued": 1, "processed": {"done": 1}}
+    assert (await row_of(rt.tables, event["eventId"]))["status"] == "done"
+    assert len(sim_tasks(sim)) == 1
+
+
+async def test_dataverse_down_burst_then_sweeper_writes_each_once(
+    rt: Runtime, token: str, sim: SimState, at: Clock
+) -> None:
+    action_id = str(uuid.uuid4())
+    await correlate(rt.tables, action_id)
+    sim.set_down(True)
+    events = [survey_event(action_id) for _ in range(20)]
+    answers = await asyncio.gather(*(post_event(e, token) for e in events))
+    assert {a.status_code for a in answers} == {200}
+    assert {body_json(a)["status"] for a in answers} == {"accepted"}
+    stored = await rows(rt.tables)
+    assert len(stored) == 20
+    assert {r["status"] for r in stored} == {"pending"}
+    assert {r["attempts"] for r in stored} == {1}
+    assert all("DataverseUnavailableError" in r["lastError"] for r in stored)
+    assert sim_tasks(sim) == []
+
+    sim.set_down(False)
+    await run_timer("process_inbox")  # not due yet: back-off
+    assert sim_tasks(sim) == []
+    at.advance(3600)
+    await run_timer("process_inbox")
+    assert {r["status"] for r in await rows(rt.tables)} == {"done"}
+    assert len(sim_tasks(sim)) == 20
+    assert writes(sim) == 20
+    assert patches(sim) == 20
+    at.advance(3600)
+    await run_timer("process_inbox")
+    assert writes(sim) == 20
+
+
+async def test_throttled_write_honours_retry_after(
+    rt: Runtime, token: str, sim: SimState, at: Clock, dv_server: ServerThread
+) -> None:
+    action_id = str(uuid.uuid4())
+    await correlate(rt.tables, action_id)
+    sim_control(dv_server, "POST", "faults", json={"status": 429, "retryAfter": 600, "count": 1})
+    event = survey_event(action_id)
+    await post_event(event, token)
+    row = await row_of(rt.tables, event["eventId"])
+    assert row["status"] == "pending"
+    assert "DataverseThrottledError" in row["lastError"]
+    wait_ms = row["nextAttemptAt"] - row["receivedAt"]
+    assert 600_000 <= wait_ms <= 601_000
+    at.advance(599)
+    await run_timer("process_inbox")
+    assert sim_tasks(sim) == []
+    at.advance(2)
+    await run_timer("process_inbox")
+    assert (await row_of(rt.tables, event["eventId"]))["status"] == "done"
+    assert len(sim_tasks(sim)) == 1
+
+
+async def test_backoff_grows_and_attempts_run_out(
+    inbound_env: dict[str, str], sim: SimState, at: Clock
+) -> None:
+    runtime = Runtime(Settings.from_env({**inbound_env, "INBOX_MAX_ATTEMPTS": "3"}))
+    set_runtime(runtime)
+    try:
+        value = await runtime.callbacks.ensure()
+        register_secret(value)
+        action_id = str(uuid.uuid4())
+        await correlate(runtime.tables, action_id)
+        sim.set_down(True)
+        event = survey_event(action_id)
+        await post_event(event, value)
+        waits = []
+        for _ in range(2):
+            row = await row_of(runtime.tables, event["eventId"])
+            assert row["status"] == "pending"
+            waits.append(row["nextAttemptAt"] - int(at() * 1000))
+            at.advance(row["nextAttemptAt"] / 1000 - at() + 1)
+            await run_timer("process_inbox")
+        assert 22_000 <= waits[0] <= 38_000  # 30 s ± 25 % jitter
+        assert 45_000 <= waits[1] <= 75_000  # doubled
+        row = await row_of(runtime.tables, event["eventId"])
+        assert (row["status"], row["attempts"]) == ("dead", 3)
+
+        sim.set_down(False)
+        resp = await call(
+            "inbox_replay", request("POST", "/api/manage/inbox/replay", body={"status": "dead"})
+        )
+        assert body_json(resp) == {"requeued": 1, "processed": {"done": 1}}
+        assert len(sim_tasks(sim)) == 1
+    finally:
+        set_runtime(None)
+        await runtime.aclose()
+
+
+async def test_permanent_rejection_is_dead_then_replayed_after_fix(
+    rt: Runtime, token: str, sim: SimState, at: Clock, dv_server: ServerThread
+) -> None:
+    missing_opportunity, wrong_entity = str(uuid.uuid4()), str(uuid.uuid4())
+    await correlate(rt.tables, missing_opportunity, regarding_id=UNKNOWN_OPPORTUNITY)
+    await correlate(rt.tables, wrong_entity, regarding_entity="account")
+    first, second = survey_event(missing_opportunity), survey_event(wrong_entity)
+    await post_event(first, token)
+    await post_event(second, token)
+    row = await row_of(rt.tables, first["eventId"])
+    assert (row["status"], row["attempts"]) == ("dead", 1)
+    assert "404" in row["lastError"]
+    row = await row_of(rt.tables, second["eventId"])
+    assert row["status"] == "dead"
+    assert "400" in row["lastError"]
+    at.advance(7200)
+    await run_timer("process_inbox")  # dead rows are not retried
+    assert patches(sim, 404) == 1
+
+    sim_control(
+        dv_server, "POST", "opportunities", json={"id": UNKNOWN_OPPORTUNITY, "name": "Late deal"}
+    )
+    resp = await call("inbox_replay", request("POST", "/api/manage/inbox/replay", body={}))
+    assert body_json(resp) == {"requeued": 2, "processed": {"done": 1, "dead": 1}}
+    assert (await row_of(rt.tables, first["eventId"]))["status"] == "done"
+    assert [t["_regardingobjectid_value"] for t in sim_tasks(sim)] == [UNKNOWN_OPPORTUNITY]
+
+
+async def test_replay_validates_its_body(rt: Runtime) -> None:
+    for body in ({"status": "done"}, {"eventId": ""}, {"other": 1}):
+        resp = await call("inbox_replay", request("POST", "/api/manage/inbox/replay", body=body))
+        assert resp.status_code == 400, body
+    resp = await call("inbox_replay", request("POST", "/api/manage/inbox/replay", body={}))
+    assert body_json(resp) == {"requeued": 0}
+
+
+async def test_missing_dataverse_url_keeps_the_event_and_names_the_setting(
+    inbound_env: dict[str, str], at: Clock
+) -> None:
+    env = {k: v for k, v in inbound_env.items() if not k.startswith("DATAVERSE_")}
+    runtime = Runtime(Settings.from_env(env))
+    set_runtime(runtime)
+    try:
+        value = await runtime.callbacks.ensure()
+        register_secret(value)
+        action_id = str(uuid.uuid4())
+        await correlate(runtime.tables, action_id)
+        event = survey_event(action_id)
+        assert body_json(await post_event(event, value))["status"] == "accepted"
+        row = await row_of(runtime.tables, event["eventId"])
+        assert row["status"] == "pending"
+        assert "DATAVERSE_URL" in row["lastError"]
+        with pytest.raises(ConfigError) as caught:
+            runtime.dataverse  # noqa: B018
+        assert caught.value.setting == "DATAVERSE_URL"
+    finally:
+        set_runtime(None)
+        await runtime.aclose()
+
+
+async def test_crash_after_accept_is_finished_by_the_sweeper(
+    rt: Runtime, token: str, sim: SimState
+) -> None:
+    action_id = str(uuid.uuid4())
+    await correlate(rt.tables, action_id)
+    clock = Clock()
+    deps = inbound.deps_from_runtime(rt, clock=clock)
+    event = survey_event(action_id)
+    result = await inbound.accept_event(deps, json.dumps(event).encode(), token)
+    assert result.status == "accepted"  # ... and the process dies here
+    assert (await inbound.sweep_inbox(deps)).found == 0  # within the inline grace
+    assert (await row_of(rt.tables, event["eventId"]))["status"] == "pending"
+    clock.advance(61)
+    report = await inbound.sweep_inbox(deps)
+    assert report.outcomes == {"done": 1}
+    assert (await row_of(rt.tables, event["eventId"]))["status"] == "done"
+    assert len(sim_tasks(sim)) == 1
+
+
+async def test_two_sweepers_never_process_the_same_event(
+    rt: Runtime, token: str, sim: SimState
+) -> None:
+    action_id = str(uuid.uuid4())
+    await correlate(rt.tables, action_id)
+    clock = Clock()
+    deps = inbound.deps_from_runtime(rt, clock=clock)
+    for _ in range(10):
+        await inbound.accept_event(deps, json.dumps(survey_event(action_id)).encode(), token)
+    clock.advance(61)
+    a, b = await asyncio.gather(inbound.sweep_inbox(deps), inbound.sweep_inbox(deps))
+    assert a.claimed + b.claimed == 10
+    assert writes(sim) == 10
+
+
+async def test_retention_expires_old_rows(rt: Runtime, token: str, sim: SimState) -> None:
+    clock = Clock()
+    deps = inbound.deps_from_runtime(rt, clock=clock)
+    old = sample("text_message_created")
+    await inbound.accept_event(deps, json.dumps(old).encode(), token)
+    clock.advance(31 * 86400)
+    recent = sample("text_message_created")
+    recent["eventId"] = str(uuid.uuid4())
+    await inbound.accept_event(deps, json.dumps(recent).encode(), token)
+    report = await inbound.sweep_inbox(deps, expire=True)
+    assert report.expired == 1
+    assert [r["eventId"] for r in await rows(rt.tables)] == [recent["eventId"]]
+
+
+# ---- privacy and the second sink -------------------------------------------------------------
+
+
+class Receiver:
+    """A tiny forward sink on loopback: records JSON bodies, fails while `fail` is set."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.fail = False
+        self.app = Starlette(routes=[Route("/hook", self.hook, methods=["POST"])])
+
+    async def hook(self, req: Request) -> Response:
+        if req.query_params.get("sig") != "sig-value-kept-secret":
+            return JSONResponse({"error": "bad signature"}, status_code=401)
+        if self.fail:
+            return JSONResponse({"error": "down"}, status_code=500)
+        self.received.append(json.loads(await req.body()))
+        return Response(status_code=202)
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[Receiver, str]]:
+    sink = Receiver()
+    server = ServerThread(sink.app).start()
+    url = f"{server.url}/hook?api-version=1&sig=sig-value-kept-secret"
+    register_secret(url)
+    register_secret("sig-value-kept-secret")
+    try:
+        yield sink, url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def forwarding_rt(inbound_env: dict[str, str], receiver: tuple[Receiver, str]) -> Any:
+    runtime = Runtime(Settings.from_env({**inbound_env, "RESPONSE_FORWARD_URL": receiver[1]}))
+    set_runtime(runtime)
+    value = await runtime.callbacks.ensure()
+    register_secret(value)
+    try:
+        yield runtime, value
+    finally:
+        set_runtime(None)
+        await runtime.aclose()
+
+
+async def test_forward_sink_receives_normalised_json(
+    forwarding_rt: tuple[Runtime, str],
+    receiver: tuple[Receiver, str],
+    sim: SimState,
+    at: Clock,
+) -> None:
+    runtime, value = forwarding_rt
+    sink = receiver[0]
+    action_id = str(uuid.uuid4())
+    correlation_id = await correlate(runtime.tables, action_id)
+    event = survey_event(action_id)
+    assert body_json(await post_event(event, value))["status"] == "accepted"
+    assert len(sink.received) == 1
+    body = sink.received[0]
+    assert body["correlationId"] == correlation_id
+    assert body["regarding"] == {
+        "entityType": "opportunity",
+        "id": CONTOSO,
+        "name": "Contoso – 500 laptops",
+    }
+    assert body["actionId"] == action_id
+    assert body["responseId"] == event["data"]["responseId"]
+    assert body["eventId"] == event["eventId"]
+    assert body["isUpdate"] is False
+    assert body["responder"] == {"name": "Asha Rao", "phone": "+919100000001"}
+    assert [a["title"] for a in body["answers"]] == [
+        "How likely is this deal to close this quarter?",
+        "Estimated budget (USD)",
+        "Competitors involved",
+        "Notes",
+        "Site photo",
+    ]
+    assert body["answers"][2]["value"] == ["A", "C"]
+    assert body["answers"][2]["text"] == "A, C"
+    assert body["activityId"] == str(activity_id_for(event["data"]["responseId"]))
+
+    # The sink failing is a transient failure: pending, then the sweeper delivers it.
+    sink.fail = True
+    second = survey_event(action_id)
+    assert body_json(await post_event(second, value))["status"] == "accepted"
+    row = await row_of(runtime.tables, second["eventId"])
+    assert row["status"] == "pending"
+    assert row["lastError"] == "ForwardError: forward sink answered 500"
+    sink.fail = False
+    at.advance(3600)
+    await run_timer("process_inbox")
+    assert (await row_of(runtime.tables, second["eventId"]))["status"] == "done"
+    assert [b["eventId"] for b in sink.received] == [event["eventId"], second["eventId"]]
+    assert len(sim_tasks(sim)) == 2
+
+
+async def test_anonymous_response_carries_no_phone_number(
+    forwarding_rt: tuple[Runtime, str],
+    receiver: tuple[Receiver, str],
+    sim: SimState,
+    at: Clock,
+) -> None:
+    runtime, value = forwarding_rt
+    phone = "+919100000009"
+    action_id = str(uuid.uuid4())
+    await correlate(runtime.tables, action_id)
+    # Worst case: the payload still carries the number in every field that can hold it.
+    event = survey_event(action_id, isAnonymous=True, responder=phone, responderName="Ravi Kumar")
+    event["fromUser"] = phone
+    assert body_json(await post_event(event, value))["status"] == "accepted"
+    task = sim_tasks(sim)[0]
+    assert task["subject"] == f"Kaizala survey response: {SURVEY_TITLE} — Anonymous"
+    assert phone not in task["subject"]
+    assert phone not in task["description"]
+    assert "Ravi Kumar" not in task["description"]
+    forwarded = receiver[0].received[0]
+    assert forwarded["responder"] == {"name": "Anonymous"}
+    assert forwarded["isAnonymous"] is True
+    assert phone not in json.dumps(forwarded)
