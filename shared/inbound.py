@@ -54,7 +54,15 @@ from shared.errors import (
     UnauthorizedError,
     ValidationError,
 )
-from shared.storage import Entity, Stored, TableStore, check_key, pack_blob, unpack_blob
+from shared.storage import (
+    Entity,
+    Stored,
+    TableStore,
+    check_key,
+    expire_rows,
+    pack_blob,
+    unpack_blob,
+)
 
 if TYPE_CHECKING:
     from shared.runtime import Runtime
@@ -870,7 +878,9 @@ async def sweep_inbox(
     if expire:
         _last_expiry[deps.tables.table_name(INBOX)] = time.monotonic()
         cutoff = now - deps.settings.retention_days * 86_400_000
-        report.expired = await expire_rows(deps.tables, INBOX, cutoff, "receivedAt")
+        report.expired = await expire_rows(
+            deps.tables, INBOX, cutoff, "receivedAt", limit=EXPIRY_LIMIT
+        )
     log.info("process_inbox %s", json.dumps(report.as_dict(), separators=(",", ":")))
     return report
 
@@ -901,34 +911,6 @@ async def _claim_and_process(deps: InboundDeps, stored: Stored) -> str | None:
         # One bad row (say, a corrupt blob) must not stop the run; its claim expires.
         log.exception("process_inbox row %s failed", _short(str(e["RowKey"])))
         return None
-
-
-async def expire_rows(tables: TableStore, table: str, older_than_ms: int, time_field: str) -> int:
-    """Delete rows of `table` whose integer `time_field` (epoch ms) is before `older_than_ms`.
-
-    Bounded per call (EXPIRY_LIMIT); each delete is conditional on the ETag read, so a row
-    changed meanwhile is kept for the next run. Returns the number deleted.
-    """
-    if not time_field.isidentifier():
-        raise ValueError("time_field must be a property name")
-    old = [
-        s
-        async for s in tables.query(
-            table,
-            f"{time_field} lt @cutoff",
-            {"cutoff": older_than_ms},
-            select=["PartitionKey", "RowKey"],
-            limit=EXPIRY_LIMIT,
-        )
-    ]
-    deleted = 0
-    for stored in old:
-        e = stored.entity
-        if await tables.delete(table, str(e["PartitionKey"]), str(e["RowKey"]), stored.etag):
-            deleted += 1
-    if deleted:
-        log.info("expired %d rows from %s", deleted, table)
-    return deleted
 
 
 # ---- replay -------------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ from shared.kaizala import (
     KaizalaServerError,
     KaizalaTransportError,
 )
-from shared.storage import Stored, TableStore, pack_blob, unpack_blob
+from shared.storage import Stored, TableStore, expire_rows, pack_blob, unpack_blob
 from shared.templates import render
 from shared.tokens import NotOnboardedError
 
@@ -206,6 +206,7 @@ class Outbound:
         self._retention_ms = retention_days * 86400 * 1000
         self._clock = clock
         self.kaizala_sends = 0  # for tests and benchmarks
+        self._expired_at = 0.0
 
     # --- POST /api/actions ---------------------------------------------------------------------
 
@@ -421,6 +422,9 @@ class Outbound:
             return report
         deadline = self._clock() + max_seconds
         try:
+            if self._clock() - self._expired_at > 3600:  # retention: hourly is plenty
+                report["expired"] = await self.expire()
+                self._expired_at = self._clock()
             await self._reconcile_stale(report)
             while self._clock() < deadline:
                 rows = [
@@ -534,6 +538,14 @@ class Outbound:
             return "requeued"
         await self._set(cid, status="failed", lastError="several matching actions; not resent")
         return "failed"
+
+    async def expire(self) -> int:
+        """Forget correlations older than the retention; queued or in-flight ones are kept."""
+        cutoff = _ms(self._clock) - self._retention_ms
+        done = "status eq 'sent' or status eq 'failed'"
+        return await expire_rows(self._tables, ACTIONS, cutoff, "createdAt", done) + (
+            await expire_rows(self._tables, INDEX, cutoff, "createdAt")
+        )
 
     # --- a small lease (one drainer across instances) ------------------------------------------
 

@@ -90,8 +90,15 @@ class Runtime:
     @cached_property
     def outbound(self) -> Outbound:
         s = self.settings
-        budget = Budget(self.tables, s.kaizala_calls_per_minute, s.kaizala_throttle_window_seconds)
-        return Outbound(self.tables, self.kaizala, budget, retention_days=s.retention_days)
+        budget = Budget(
+            self.tables,
+            s.kaizala_calls_per_minute,
+            s.kaizala_throttle_window_seconds,
+            clock=self.clock,
+        )
+        return Outbound(
+            self.tables, self.kaizala, budget, retention_days=s.retention_days, clock=self.clock
+        )
 
     @cached_property
     def dataverse(self) -> DataverseClient:

@@ -300,3 +300,39 @@ def _storage_error(exc: AzureError) -> StorageError:
     # The SDK's message can include the account URL but never the key; still keep it short.
     log.warning("table storage call failed: %s", type(exc).__name__)
     return StorageError("Table storage is unavailable; try again later.", retry_after=5)
+
+
+async def expire_rows(
+    tables: TableStore,
+    table: str,
+    older_than_ms: int,
+    time_field: str,
+    extra_filter: str = "",
+    limit: int = 500,
+) -> int:
+    """Delete rows of `table` whose integer `time_field` (epoch ms) is before `older_than_ms`.
+
+    `extra_filter` narrows it (an OData expression over fixed names, never user input).
+    Bounded per call (`limit`); each delete is conditional on the ETag read, so a row
+    changed meanwhile is kept for the next run. Returns the number deleted.
+    """
+    if not time_field.isidentifier():
+        raise ValueError("time_field must be a property name")
+    old = [
+        s
+        async for s in tables.query(
+            table,
+            f"{time_field} lt @cutoff" + (f" and ({extra_filter})" if extra_filter else ""),
+            {"cutoff": older_than_ms},
+            select=["PartitionKey", "RowKey"],
+            limit=limit,
+        )
+    ]
+    deleted = 0
+    for stored in old:
+        e = stored.entity
+        if await tables.delete(table, str(e["PartitionKey"]), str(e["RowKey"]), stored.etag):
+            deleted += 1
+    if deleted:
+        log.info("expired %d rows from %s", deleted, table)
+    return deleted

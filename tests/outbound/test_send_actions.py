@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import time
 import json
 from typing import Any
 
@@ -315,3 +316,22 @@ async def test_dynamics_create_opportunity_sends_once(bridge: Runtime, kaizala: 
     assert resp.status_code == 200
     assert body_json(resp)["status"] == "ignored"
     assert sends(kaizala) == 1
+
+
+async def test_retention_forgets_old_correlations_but_not_queued_ones(
+    bridge: Runtime, kaizala: KaizalaSim
+) -> None:
+    sent = body_json(await post(action_request()))
+    kaizala.control(
+        "POST",
+        "faults",
+        json={"pathRegex": "/actions$", "status": 429, "count": 3, "retryAfter": 1},
+    )
+    queued = body_json(await post(action_request("Poll")))
+    assert queued["status"] == "queued"
+    outbound = bridge.outbound
+    outbound._clock = lambda: time.time() + 31 * 86400  # noqa: SLF001 - 31 days later
+    assert await outbound.expire() == 2  # the sent action and its index row
+    assert await bridge.tables.get("actions", sent["correlationId"], "a") is None
+    assert await bridge.tables.get("actionindex", sent["actionId"], "c") is None
+    assert await bridge.tables.get("actions", queued["correlationId"], "a") is not None
