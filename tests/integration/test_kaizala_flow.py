@@ -216,7 +216,7 @@ async def test_onboarding_command_line(
     kaizala: KaizalaSim,
     tmp_path: Path,
     environ,
-    capsys,  # noqa: ANN001
+    capsys,
 ) -> None:
     from devtools import onboard
 

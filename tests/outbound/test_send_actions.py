@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import time
 import json
+import time
 from typing import Any
 
 import pytest
@@ -330,7 +330,7 @@ async def test_retention_forgets_old_correlations_but_not_queued_ones(
     queued = body_json(await post(action_request("Poll")))
     assert queued["status"] == "queued"
     outbound = bridge.outbound
-    outbound._clock = lambda: time.time() + 31 * 86400  # noqa: SLF001 - 31 days later
+    outbound._clock = lambda: time.time() + 31 * 86400
     assert await outbound.expire() == 2  # the sent action and its index row
     assert await bridge.tables.get("actions", sent["correlationId"], "a") is None
     assert await bridge.tables.get("actionindex", sent["actionId"], "c") is None
