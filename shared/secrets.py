@@ -213,7 +213,7 @@ class KeyVaultSecretStore:
             props.sort(key=lambda p: p.created_on.timestamp() if p.created_on else 0, reverse=True)
             for p in props[: max(0, limit - 1)]:
                 result.append(self._secret(name, await self._client.get_secret(name, p.version)))
-            return result
+            return result[: max(0, limit)]
         except ResourceNotFoundError:
             return []
         except AzureError as exc:
