@@ -29,8 +29,12 @@ install: $(VENV)/.installed node_modules/.installed
 local.settings.json:
 	cp local.settings.example.json local.settings.json
 
+# KAIZALA_TIME_SCALE shrinks the simulator's token lifetimes (525600: a 365-day refresh token
+# lives one minute and rotates after 54 s).
+KAIZALA_TIME_SCALE ?= 1
+
 run: install local.settings.json
-	$(PY) -m devtools.stack --settings local.settings.json
+	$(PY) -m devtools.stack --settings local.settings.json --kaizala-time-scale $(KAIZALA_TIME_SCALE)
 
 test: install
 	$(PY) -m pytest
