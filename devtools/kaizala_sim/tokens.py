@@ -35,7 +35,8 @@ def generate_pin(sim: Simulator, mobile: Any, application_id: Any) -> None:
     connector = connector_for(sim, application_id)
     # 1000-9999: a PIN never starts with 0, so a numeric `pin` in the login body is unambiguous.
     pin = str(1000 + secrets.randbelow(9000))
-    expires = sim.now() + sim.config.scaled(sim.config.pin_lifetime_seconds)
+    # Not scaled: a person types the PIN, whatever the token time scale.
+    expires = sim.now() + sim.config.pin_lifetime_seconds
     sim.state.pins[(number, connector.application_id)] = Pin(pin, expires)
     sim.state.last_pins[number] = pin
     sim.counters.pins_generated += 1
