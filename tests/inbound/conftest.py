@@ -27,7 +27,7 @@ from shared.storage import Entity, TableStore
 from tests.conftest import register_secret
 from tests.support import call, request
 
-EVENTS = Path(__file__).parent / "events"
+EVENTS = Path(__file__).resolve().parents[1] / "fixtures" / "events"
 CONTOSO = "b5e7c3a0-3f1d-4c2b-9a8e-7d6f5e4c3b2a"
 UNKNOWN_OPPORTUNITY = "0d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6"
 SURVEY_TITLE = "Qualify the Contoso deal"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -31,18 +30,15 @@ from devtools.kaizala_sim import (
 from devtools.serving import ServerThread
 from tests.conftest import register_secret
 
-EVENTS_DIR = Path(
-    os.environ.get(
-        "KAIZALA_API_EVENTS_DIR",
-        Path(__file__).resolve().parents[2].parent / "shared" / "kaizala-api" / "events",
-    )
-)
+# Copies of ../shared/kaizala-api/events (the published payload shapes), so the suite runs from
+# any checkout; tests/unit/test_fixtures.py keeps them identical to the originals when present.
+EVENTS_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "events"
 
 
 def sample_event(name: str) -> dict[str, Any]:
     path = EVENTS_DIR / name
     if not path.is_file():
-        pytest.fail(f"event sample {path} missing (set KAIZALA_API_EVENTS_DIR)")
+        pytest.fail(f"event sample {path} missing")
     sample: dict[str, Any] = json.loads(path.read_text())
     return sample
 
