@@ -26,12 +26,16 @@ def free_port(host: str = "127.0.0.1") -> int:
 class ServerThread:
     """A uvicorn server in a daemon thread; `start()` returns once it accepts connections."""
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int | None = None) -> None:
+    def __init__(
+        self, app: Any, host: str = "127.0.0.1", port: int | None = None, **options: Any
+    ) -> None:
         self.host = host
         self.port = port or free_port(host)
-        config = uvicorn.Config(
-            app, host=host, port=self.port, log_level="warning", lifespan="auto", access_log=False
-        )
+        # `options` go to uvicorn.Config as they are (e.g. ssl_certfile/ssl_keyfile for TLS).
+        self.scheme = "https" if options.get("ssl_certfile") else "http"
+        settings: dict[str, Any] = {"log_level": "warning", "lifespan": "auto", "access_log": False}
+        settings.update(options)
+        config = uvicorn.Config(app, host=host, port=self.port, **settings)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(
             target=self.server.run, name=f"asgi-{self.port}", daemon=True
@@ -39,7 +43,7 @@ class ServerThread:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def start(self, timeout: float = 10.0) -> ServerThread:
         self.thread.start()

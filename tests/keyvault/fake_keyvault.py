@@ -46,7 +46,6 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode
 
-import uvicorn
 from azure.core.credentials import AccessToken
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -57,7 +56,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from devtools.serving import free_port
+from devtools.serving import ServerThread
 
 # The versions azure-keyvault-secrets 4.12 knows (its default is 2026-04-01).
 API_VERSIONS = frozenset(
@@ -452,48 +451,13 @@ def write_self_signed_cert(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-class HTTPSServerThread:
-    """Like devtools.serving.ServerThread, but with TLS (ServerThread takes no ssl options)."""
-
-    def __init__(self, app: Any, certfile: Path, keyfile: Path, host: str = "127.0.0.1") -> None:
-        self.host = host
-        self.port = free_port(host)
-        config = uvicorn.Config(
-            app,
-            host=host,
-            port=self.port,
-            log_level="warning",
-            lifespan="off",
-            access_log=False,
-            ssl_certfile=str(certfile),
-            ssl_keyfile=str(keyfile),
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, name=f"https-{self.port}", daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        return f"https://{self.host}:{self.port}"
-
-    def start(self, timeout: float = 10.0) -> HTTPSServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + timeout
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"HTTPS server on port {self.port} did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout)
+def https_server(app: Any, certfile: Path, keyfile: Path) -> ServerThread:
+    return ServerThread(app, lifespan="off", ssl_certfile=str(certfile), ssl_keyfile=str(keyfile))
 
 
 @contextlib.contextmanager
-def serve_https(app: Any, certfile: Path, keyfile: Path) -> Iterator[HTTPSServerThread]:
-    server = HTTPSServerThread(app, certfile, keyfile).start()
+def serve_https(app: Any, certfile: Path, keyfile: Path) -> Iterator[ServerThread]:
+    server = https_server(app, certfile, keyfile).start()
     try:
         yield server
     finally:
