@@ -16,8 +16,7 @@ from devtools.kaizala_sim import (
     create_app,
 )
 from devtools.serving import ServerThread
-from shared.config import Settings
-from shared.runtime import Runtime, set_runtime
+from shared.runtime import Runtime
 from tests.conftest import register_secret
 
 SAMPLE_GROUP = "8c291050-9be8-45d6-97f5-bb7013930027"
@@ -103,10 +102,7 @@ def bridge_env(
 async def bridge(
     env: dict[str, str], kaizala: KaizalaSim, tmp_path: Path
 ) -> AsyncIterator[Runtime]:
-    rt = Runtime(Settings.from_env(bridge_env(env, kaizala, tmp_path)))
-    set_runtime(rt)
-    try:
+    from tests.conftest import installed_runtime
+
+    async with installed_runtime(bridge_env(env, kaizala, tmp_path)) as rt:
         yield rt
-    finally:
-        set_runtime(None)
-        await rt.aclose()

@@ -6,6 +6,7 @@ that a test registered (application secret, refresh/access/callback tokens) appe
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import uuid
@@ -97,15 +98,22 @@ def env(azurite: Azurite) -> dict[str, str]:
     return base_env(azurite)
 
 
-@pytest.fixture
-async def runtime(env: dict[str, str]) -> AsyncIterator[Runtime]:
-    rt = Runtime(Settings.from_env(env))
+@contextlib.asynccontextmanager
+async def installed_runtime(values: dict[str, str], **options: Any) -> AsyncIterator[Runtime]:
+    """A runtime for these settings, installed as the process runtime, closed afterwards."""
+    rt = Runtime(Settings.from_env(values), **options)
     set_runtime(rt)
     try:
         yield rt
     finally:
         set_runtime(None)
         await rt.aclose()
+
+
+@pytest.fixture
+async def runtime(env: dict[str, str]) -> AsyncIterator[Runtime]:
+    async with installed_runtime(env) as rt:
+        yield rt
 
 
 @pytest.fixture

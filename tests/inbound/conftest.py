@@ -21,10 +21,9 @@ from starlette.applications import Starlette
 from devtools.dataverse_sim import DEFAULT_TOKEN, SimState, create_app
 from devtools.serving import ServerThread
 from shared import inbound
-from shared.config import Settings
-from shared.runtime import Runtime, set_runtime
+from shared.runtime import Runtime
 from shared.storage import Entity, TableStore
-from tests.conftest import register_secret
+from tests.conftest import installed_runtime, register_secret
 from tests.support import call, request
 
 EVENTS = Path(__file__).resolve().parents[1] / "fixtures" / "events"
@@ -93,13 +92,8 @@ def inbound_env(
 
 @pytest.fixture
 async def rt(inbound_env: dict[str, str]) -> AsyncIterator[Runtime]:
-    runtime = Runtime(Settings.from_env(inbound_env))
-    set_runtime(runtime)
-    try:
+    async with installed_runtime(inbound_env) as runtime:
         yield runtime
-    finally:
-        set_runtime(None)
-        await runtime.aclose()
 
 
 @pytest.fixture
