@@ -141,7 +141,7 @@ def build() -> dict[str, Any]:
                             "schema": _ref("ActionAccepted"),
                         },
                         "202": {
-                            "description": "Queued; poll the Location header",
+                            "description": "Queued (or sending, outcome pending): poll Location",
                             "schema": _ref("ActionAccepted"),
                             "headers": {
                                 "Location": {"type": "string"},
@@ -149,8 +149,11 @@ def build() -> dict[str, Any]:
                             },
                         },
                         "400": _problem("Invalid request (names the field)"),
+                        "404": _problem("Unknown template"),
                         "409": _problem("Idempotency-Key reused with another request"),
                         "413": _problem("Body over 64 KiB"),
+                        "415": _problem("Body is not application/json"),
+                        "500": _problem("Configuration error (names the setting)"),
                         "502": _problem("Kaizala refused the action"),
                         "503": _problem("Storage or Kaizala temporarily unavailable"),
                     },
@@ -170,7 +173,15 @@ def build() -> dict[str, Any]:
                         }
                     ],
                     "responses": {
-                        "200": {"description": "Status", "schema": _ref("ActionStatus")},
+                        "200": {"description": "Sent or failed", "schema": _ref("ActionStatus")},
+                        "202": {
+                            "description": "Still queued or sending: poll again",
+                            "schema": _ref("ActionStatus"),
+                            "headers": {
+                                "Location": {"type": "string"},
+                                "Retry-After": {"type": "integer"},
+                            },
+                        },
                         "404": _problem("Unknown correlation id"),
                     },
                 }

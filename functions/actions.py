@@ -50,8 +50,11 @@ async def get_action(req: func.HttpRequest) -> func.HttpResponse:
     if not re.fullmatch(GUID_PATTERN, cid):
         raise NotFoundError("No action with that correlation id.")
     status = await get_runtime().outbound.status(cid)
-    headers = {"Retry-After": "10"} if status.status in ("queued", "sending") else None
-    return json_response(status.model_dump(exclude_none=True), headers=headers)
+    if status.status in ("queued", "sending"):
+        # Power Automate's asynchronous pattern polls the Location until it gets a non-202.
+        headers = {"Retry-After": "10", "Location": f"/api/actions/{status.correlationId}"}
+        return json_response(status.model_dump(exclude_none=True), 202, headers)
+    return json_response(status.model_dump(exclude_none=True))
 
 
 @bp.route(route="dynamics/opportunities", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)

@@ -159,7 +159,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec(
         "RETENTION_DAYS",
-        "Days inbox, outbox and correlation rows are kept.",
+        "Days inbox and correlation rows are kept (queued or in-flight actions are never dropped).",
         "30",
     ),
     SettingSpec(
@@ -250,7 +250,7 @@ class Settings:
             ),
             opportunity_survey_group_id=r.optional("OPPORTUNITY_SURVEY_GROUP_ID", _GROUP_ID_RE),
             kaizala_webhook_groups=(),
-            webhook_callback_url=r.optional_url("WEBHOOK_CALLBACK_URL"),
+            webhook_callback_url=r.optional_url("WEBHOOK_CALLBACK_URL", https_unless_loopback=True),
             dataverse_url=_dataverse_url(r),
             dataverse_static_token=r.optional("DATAVERSE_STATIC_TOKEN"),
             dataverse_activity_set=r.text(

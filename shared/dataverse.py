@@ -573,7 +573,9 @@ class DataverseClient:
         # A misbehaving proxy or service could echo the request; keep the token out regardless.
         message = _redact(message, token)
         code = _redact(code, token) if code else None
-        if status >= 500:
+        if status >= 500 or status == 401:
+            # 401: the token may have been revoked or rotated; the cached one is dropped and
+            # the inbox retries (bounded by INBOX_MAX_ATTEMPTS) rather than giving up at once.
             return DataverseUnavailableError(
                 retry_after, f"Dataverse answered {status} ({code or 'no code'}): {message}"
             )

@@ -59,8 +59,14 @@ async def request_pin(client: KaizalaClient, store: SecretStore, req: PinRequest
 
 
 async def login(
-    client: KaizalaClient, store: SecretStore, tokens: TokenManager, req: LoginRequest
+    client: KaizalaClient, store: SecretStore, tokens: TokenManager | None, req: LoginRequest
 ) -> dict[str, Any]:
+    """Exchange the PIN for a refresh token and store it.
+
+    `tokens` (the app's manager) is told to fetch a new access token on next use; without it
+    (the admin's command line, which has no table access) the app picks the new refresh token
+    up at its next renewal, and the old access token stays valid until then.
+    """
     app_id = await _application_id(store)
     try:
         result = await client.login_with_pin(req.mobileNumber, app_id, req.pin_number())
@@ -75,7 +81,8 @@ async def login(
         result.refreshToken,
         {"source": "pin", "issuedOn": str(now_ms), "expiresOn": str(result.refreshTokenExpiry)},
     )
-    await tokens.refresh_token_changed(result.refreshTokenExpiry)
+    if tokens is not None:
+        await tokens.refresh_token_changed(result.refreshTokenExpiry)
     log.info("Kaizala refresh token stored for %s", masked(req.mobileNumber))
     return {
         "status": "onboarded",

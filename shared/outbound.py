@@ -25,7 +25,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -68,6 +68,14 @@ Clock = Callable[[], float]
 class ActionFailedError(UpstreamError):
     slug = "action-failed"
     title = "Kaizala refused the action"
+
+
+class NotSentError(Exception):
+    """Raised to the drainer: the action was certainly not created; it stays queued."""
+
+    def __init__(self, reason: str, retry_after: float = 0.0) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -199,12 +207,16 @@ class Outbound:
         *,
         retention_days: int = 30,
         clock: Clock = time.time,
+        ready: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self._tables = tables
         self._kaizala = kaizala
         self.budget = budget
         self._retention_ms = retention_days * 86400 * 1000
         self._clock = clock
+        # Obtains the access token before a send, so that a token-service failure is known to
+        # have created nothing (and the action is queued, not left in doubt).
+        self._ready = ready
         self.kaizala_sends = 0  # for tests and benchmarks
         self._expired_at = 0.0
 
@@ -305,6 +317,11 @@ class Outbound:
 
     async def _deliver(self, cid: str, p: Prepared, *, from_outbox: bool) -> SendOutcome:
         """One Kaizala call and the writes that record it. Never retries a POST blindly."""
+        if self._ready is not None:
+            try:
+                await self._ready()
+            except (KaizalaError, BridgeError) as exc:
+                return await self._not_sent(cid, exc, from_outbox=from_outbox)
         try:
             self.kaizala_sends += 1
             if p.action_type == "Message":
@@ -320,13 +337,7 @@ class Outbound:
                 action_id, reference_id = result.actionId, result.referenceId
         except (KaizalaRateLimitedError, KaizalaAuthError, NotOnboardedError) as exc:
             # Nothing was created (throttled, or the connector cannot authenticate): queue it.
-            reason = _short(exc)
-            if from_outbox:
-                await self._set(cid, status="queued", lastError=reason)
-                raise
-            stored = await self._tables.get(ACTIONS, cid, "a")
-            order = int(stored.entity["createdUs"]) if stored else int(self._clock() * 1e6)
-            return await self._enqueue(cid, order, reason)
+            return await self._not_sent(cid, exc, from_outbox=from_outbox)
         except (KaizalaTransportError, KaizalaServerError) as exc:
             # The POST may have reached Kaizala: leave it `sending` for reconciliation.
             await self._set(cid, status="sending", lastError=_short(exc))
@@ -344,6 +355,16 @@ class Outbound:
             correlationId=cid, status="sent", actionId=action_id or None, referenceId=reference_id
         )
         return SendOutcome(201, body)
+
+    async def _not_sent(self, cid: str, exc: BaseException, *, from_outbox: bool) -> SendOutcome:
+        reason = _short(exc)
+        if from_outbox:
+            await self._set(cid, status="queued", lastError=reason)
+            retry_after = getattr(exc, "retry_after", None) or 0.0
+            raise NotSentError(reason, float(retry_after))
+        stored = await self._tables.get(ACTIONS, cid, "a")
+        order = int(stored.entity["createdUs"]) if stored else int(self._clock() * 1e6)
+        return await self._enqueue(cid, order, reason)
 
     async def _record_sent(self, cid: str, p: Prepared, action_id: str, reference_id: str) -> None:
         if action_id:
@@ -476,9 +497,8 @@ class Outbound:
             return "skipped"
         try:
             outcome = await self._deliver(cid, prepared, from_outbox=True)
-        except (KaizalaRateLimitedError, KaizalaAuthError, NotOnboardedError) as exc:
-            if isinstance(exc, KaizalaRateLimitedError):
-                await asyncio.sleep(min(exc.retry_after, 5.0))
+        except NotSentError as exc:
+            await asyncio.sleep(min(exc.retry_after, 5.0))
             return "blocked"
         except BridgeError:
             await self._tables.delete(OUTBOX, OUTBOX_PK, outbox_row.entity["RowKey"])

@@ -97,7 +97,12 @@ class Runtime:
             clock=self.clock,
         )
         return Outbound(
-            self.tables, self.kaizala, budget, retention_days=s.retention_days, clock=self.clock
+            self.tables,
+            self.kaizala,
+            budget,
+            retention_days=s.retention_days,
+            clock=self.clock,
+            ready=self.tokens.current,
         )
 
     @cached_property

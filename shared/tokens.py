@@ -149,10 +149,15 @@ class TokenManager:
             row = await self._tables.get(LEASE_TABLE, LEASE_PK, LEASE_RK)
             state = _state(row)
             if state and self._clock() < state.refresh_at():
-                return "fresh"
-            before = self.refresh_count
-            await self._obtain(rejected_generation=None, row=row)
-            return "renewed" if self.refresh_count > before else "fresh"
+                outcome = "fresh"
+            else:
+                before = self.refresh_count
+                await self._obtain(rejected_generation=None, row=row)
+                outcome = "renewed" if self.refresh_count > before else "fresh"
+        status = await self.status()
+        if status.get("refreshTokenExpiring"):
+            log.warning("Kaizala %s", status["detail"])
+        return outcome
 
     async def refresh_token_changed(self, expires_ms: int | None) -> None:
         """After PIN onboarding: the next use must fetch a token with the new refresh token."""
@@ -193,6 +198,7 @@ class TokenManager:
             rotated = int(e.get("rotatedOn", 0))
             if refresh_expires - now_ms < REFRESH_WARNING_MS and not rotated:
                 result["status"] = "warn"
+                result["refreshTokenExpiring"] = True
                 result["detail"] = (
                     "the refresh token expires within 30 days and no rotation has been seen: "
                     "onboard again with the PIN flow"
@@ -305,10 +311,14 @@ class TokenManager:
                 fields["rotatedOn"] = now_ms
                 fields["refreshIssuedOn"] = now_ms
                 fields["refreshExpiresOn"] = now_ms + REFRESH_TOKEN_LIFETIME_MS
-            elif row is not None and not row.entity.get("refreshExpiresOn"):
+            else:
+                # Track the stored refresh token's expiry (it changes when an admin onboards
+                # again, e.g. from the command line, without going through this instance).
                 expires_tag = refresh.tags.get("expiresOn")
                 if expires_tag and expires_tag.isdigit():
                     fields["refreshExpiresOn"] = int(expires_tag)
+                    if refresh.tags.get("source") != "rotation":
+                        fields["rotatedOn"] = 0
             if row is None or not await self._tables.update(LEASE_TABLE, fields, row.etag):
                 await self._tables.upsert(LEASE_TABLE, fields)
             token = AccessToken(response.accessToken, state.endpoint_url, _dt(state.expires_ms))

@@ -66,7 +66,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_222: the Kaizala webhook and the Dynamics/Power Automate calls come from the internet; requests are authenticated by function/admin keys and, for the webhook, the Kaizala callback token.
   // checkov:skip=CKV_AZURE_17: Kaizala and Dataverse do not present client certificates.
   // checkov:skip=CKV_AZURE_212: numberOfWorkers is a dedicated-plan setting; Flex Consumption scales per event from zero (always-ready instances would be billed permanently).
-  // checkov:skip=CKV_AZURE_213: /api/health checks dependencies (tables, Key Vault) and answers 503 when one is down; platform health check would then recycle instances for an outage outside them. Probe it with an availability test instead.
+  // checkov:skip=CKV_AZURE_213: /api/health checks table storage and answers 503 when one is down; platform health check would then recycle instances for an outage outside them. Probe it with an availability test instead.
   name: name
   location: location
   tags: union(tags, { 'azd-service-name': 'api' })

@@ -372,10 +372,11 @@ async def test_token_never_appears_in_errors_or_logs(
     register_secret(secret)  # the suite-wide log scan checks it too
     wrong = DataverseClient(http, sim_server.url, StaticTokenSource(secret))
 
-    with pytest.raises(DataversePermanentError) as unauthorized:
+    # 401 is retried later by the inbox (the token may have been revoked), so it is transient
+    with pytest.raises(DataverseUnavailableError) as unauthorized:
         await upsert(wrong)
 
-    assert unauthorized.value.upstream_status == 401
+    assert "401" in str(unauthorized.value)
     for text in (
         str(unauthorized.value),
         repr(unauthorized.value),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets as pysecrets
 from pathlib import Path
 
@@ -193,7 +194,7 @@ async def test_not_onboarded(tmp_path: Path, tables) -> None:
         await tm.current()
 
 
-async def test_refresh_token_expiry_warning(store, tables) -> None:
+async def test_refresh_token_expiry_warning(store, tables, caplog) -> None:
     clock = FakeClock()
     service = FakeTokenService(clock)
     tm = manager(service, store, tables, clock)
@@ -203,7 +204,11 @@ async def test_refresh_token_expiry_warning(store, tables) -> None:
     await tm.current()
     status = await tm.status()
     assert status["status"] == "warn"
+    assert status["refreshTokenExpiring"] is True
     assert "30 days" in status["detail"]
+    with caplog.at_level(logging.WARNING, logger="shared.tokens"):
+        await tm.renew_if_due()
+    assert any("expires within 30 days" in r.getMessage() for r in caplog.records)
 
 
 def test_local_store_file_mode(tmp_path: Path) -> None:

@@ -6,12 +6,15 @@ import asyncio
 import copy
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from shared.runtime import Runtime
-from tests.bridge_fixtures import OPPORTUNITY, SAMPLE_GROUP, KaizalaSim
+from shared.secrets import REFRESH_TOKEN
+from tests.bridge_fixtures import OPPORTUNITY, SAMPLE_GROUP, KaizalaSim, bridge_env
+from tests.conftest import installed_runtime
 from tests.support import body_json, call, request, run_timer
 
 REGARDING = {"entityType": "opportunity", "id": OPPORTUNITY, "name": "Contoso – 500 laptops"}
@@ -267,13 +270,19 @@ async def test_throttled_by_kaizala_is_queued_then_drained(
     body = body_json(resp)
     assert body["status"] == "queued"
     assert resp.headers["Location"] == f"/api/actions/{body['correlationId']}"
-    await run_timer("drain_outbox")
-    status = body_json(
-        await call(
+
+    async def poll() -> Any:
+        return await call(
             "get_action", request("GET", "/", route_params={"correlationId": body["correlationId"]})
         )
-    )
-    assert status["status"] == "sent"
+
+    pending = await poll()  # Power Automate polls the Location until a non-202
+    assert pending.status_code == 202
+    assert body_json(pending)["status"] == "queued"
+    await run_timer("drain_outbox")
+    done = await poll()
+    assert done.status_code == 200
+    assert body_json(done)["status"] == "sent"
     assert await rows(bridge, "outbox") == []
 
 
@@ -335,3 +344,25 @@ async def test_retention_forgets_old_correlations_but_not_queued_ones(
     assert await bridge.tables.get("actions", sent["correlationId"], "a") is None
     assert await bridge.tables.get("actionindex", sent["actionId"], "c") is None
     assert await bridge.tables.get("actions", queued["correlationId"], "a") is not None
+
+
+async def test_not_onboarded_is_queued_then_sent_after_onboarding(
+    env: dict[str, str], kaizala: KaizalaSim, tmp_path: Path
+) -> None:
+    values = bridge_env(env, kaizala, tmp_path)
+    del values["KAIZALA_REFRESH_TOKEN"]
+    async with installed_runtime(values) as rt:
+        resp = await post(action_request())
+        assert resp.status_code == 202
+        body = body_json(resp)
+        assert body["status"] == "queued"  # certainly not sent: no token could be obtained
+        stored = await rt.tables.get("actions", body["correlationId"], "a")
+        assert stored is not None
+        assert "NotOnboarded" in stored.entity["lastError"]
+        report = await rt.outbound.drain(max_seconds=5)
+        assert report["blocked"] == 1
+        assert sends(kaizala) == 0
+        await rt.secrets.set(REFRESH_TOKEN, kaizala.refresh_token())
+        report = await rt.outbound.drain(max_seconds=5)
+        assert report["sent"] == 1
+        assert sends(kaizala) == 1
