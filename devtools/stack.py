@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -45,6 +45,8 @@ class Stack:
     ports: Ports = field(default_factory=Ports)
     kaizala_args: Sequence[str] = ()
     quiet: bool = False
+    # Receives every output line (component name, text) instead of stdout, e.g. a demo's log.
+    on_line: Callable[[str, str], None] | None = None
     azurite: Azurite | None = None
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -60,8 +62,12 @@ class Stack:
                 "WEBHOOK_CALLBACK_URL": f"http://127.0.0.1:{self.ports.host}/api/kaizala/webhook",
             }
         )
+        wired = {"AzureWebJobsStorage", "KAIZALA_API_ROOT", "DATAVERSE_URL", "WEBHOOK_CALLBACK_URL"}
         for key, value in values.items():
-            env.setdefault(key, str(value))  # the real environment wins, as in the host
+            if key in wired:
+                env[key] = str(value)  # this stack's own ports, whatever is exported
+            else:
+                env.setdefault(key, str(value))  # the real environment wins, as in the host
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
@@ -119,10 +125,13 @@ class Stack:
     def _pump(self, name: str, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None
         for line in iter(proc.stdout.readline, b""):
-            if not self.quiet:
+            if not self.quiet or self.on_line is not None:
                 self._say(name, line.decode(errors="replace").rstrip())
 
     def _say(self, name: str, text: str) -> None:
+        if self.on_line is not None:
+            self.on_line(name, text)
+            return
         sys.stdout.write(f"[{name:9}] {text}\n")
         sys.stdout.flush()
 

@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.time_scale <= 0:
         parser.error("--time-scale must be > 0")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # httpx logs full URLs (callback URLs with validation tokens) at INFO: not in this log.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     if not _is_loopback(args.host):
         logging.getLogger("devtools.kaizala_sim").warning(
             "listening on %s: the control API has no authentication", args.host

@@ -21,6 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_TIMEOUT = 180.0
+WORKDIR_LINE = re.compile(r"work directory (?P<path>\S+)\)")
 STACK_LINE = re.compile(
     r"stack up: host :(\d+), Kaizala simulator :(\d+), Dataverse simulator :(\d+), Azurite :(\d+)"
 )
@@ -94,11 +95,15 @@ def listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def assert_nothing_left(ports: list[int]) -> None:
+def assert_nothing_left(output: str, ports: list[int]) -> None:
+    """No component still listening, and the temporary work directory removed."""
     deadline = time.monotonic() + 10
     while (still := [p for p in ports if listening(p)]) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not still, f"still listening after the demo ended: {still}"
+    workdir = WORKDIR_LINE.search(output)
+    assert workdir is not None, output
+    assert not Path(workdir["path"]).exists(), f"{workdir['path']} left behind"
 
 
 @pytest.mark.timeout(DEMO_TIMEOUT + 60)
@@ -130,7 +135,7 @@ def test_demo_runs_the_whole_loop_and_checks_it() -> None:
         assert re.search(pattern, out), f"missing {pattern!r} in:\n{out}"
     assert "FAIL" not in out, out
     assert len(re.findall(r"final answers: ", out)) == 3, out
-    assert_nothing_left([int(p) for p in stack.groups()])
+    assert_nothing_left(out, [int(p) for p in stack.groups()])
 
 
 @pytest.mark.timeout(120)
@@ -145,4 +150,4 @@ def test_demo_stops_everything_on_ctrl_c() -> None:
         demo.stop()
     assert code == 130, demo.output
     assert "interrupted: stopping everything" in demo.output
-    assert_nothing_left([int(p) for p in stack.groups()])
+    assert_nothing_left(demo.output, [int(p) for p in stack.groups()])
