@@ -150,6 +150,14 @@ def get_runtime() -> Runtime:
     return _runtime
 
 
+async def close_runtime() -> None:
+    """Close the process runtime's clients, if one was built (a host shutting down)."""
+    global _runtime
+    runtime, _runtime = _runtime, None
+    if runtime is not None:
+        await runtime.aclose()
+
+
 def set_runtime(runtime: Runtime | None) -> None:
     """Install a runtime (tests, the local host); None forgets it."""
     global _runtime

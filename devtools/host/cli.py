@@ -34,6 +34,14 @@ class _Terminated(Exception):
     """SIGTERM after uvicorn's graceful shutdown: a normal way to stop."""
 
 
+async def _close_app_clients() -> None:
+    # The bridge keeps its HTTP and storage clients for the life of the process (like a
+    # Functions worker); close them on the way out instead of leaving sockets to the GC.
+    runtime = sys.modules.get("shared.runtime")
+    if runtime is not None:
+        await runtime.close_runtime()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _configure_logging()
@@ -54,7 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.list:
             print(format_table(describe_functions(indexed)))
             return 0
-        asgi = create_host_app(indexed, shutdown_grace=SHUTDOWN_GRACE_SECONDS)
+        asgi = create_host_app(
+            indexed, shutdown_grace=SHUTDOWN_GRACE_SECONDS, on_shutdown=_close_app_clients
+        )
     except HostError as e:
         logger.error("cannot start: %s", e, exc_info=e.__cause__)
         return 2

@@ -15,7 +15,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,7 @@ def create_host_app(
     base_dir: Path | None = None,
     timers: bool = True,
     shutdown_grace: float = 5.0,
+    on_shutdown: Callable[[], Awaitable[None]] | None = None,
 ) -> Starlette:
     """An ASGI app serving `app` like the Functions host.
 
@@ -70,7 +71,9 @@ def create_host_app(
     resolved. Start-up problems raise HostError.
     """
     indexed = app if isinstance(app, IndexedApp) else index_app(app, base_dir=base_dir)
-    host = FunctionHost(indexed, timers=timers, shutdown_grace=shutdown_grace)
+    host = FunctionHost(
+        indexed, timers=timers, shutdown_grace=shutdown_grace, on_shutdown=on_shutdown
+    )
     asgi = Starlette(
         routes=[
             Route("/admin/host/status", host.host_status, methods=["GET"]),
@@ -88,7 +91,15 @@ def create_host_app(
 
 
 class FunctionHost:
-    def __init__(self, indexed: IndexedApp, *, timers: bool, shutdown_grace: float) -> None:
+    def __init__(
+        self,
+        indexed: IndexedApp,
+        *,
+        timers: bool,
+        shutdown_grace: float,
+        on_shutdown: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.on_shutdown = on_shutdown
         self.indexed = indexed
         self.shutdown_grace = shutdown_grace
         self._routes = _compile_routes(indexed)
@@ -106,6 +117,11 @@ class FunctionHost:
             yield
         finally:
             await self.stop()
+            if self.on_shutdown is not None:
+                try:
+                    await self.on_shutdown()
+                except Exception:  # shutting down anyway; say so, do not crash the exit
+                    logger.exception("shutdown hook failed")
 
     def start_timers(self) -> None:
         for function in self.indexed.functions:
