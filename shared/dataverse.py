@@ -5,9 +5,14 @@ The bridge writes each survey response as a task (or phone call) regarding an op
 retried write updates the same row instead of adding a second one; that is what makes the
 in-call retry below and the caller's durable retry safe.
 
+A write can be made conditional on what the caller read (`get_activity` gives the row and its
+`@odata.etag`): `if_match=<etag>` only updates that version of the row, `if_none_match=True`
+only creates it. Dataverse answers 412 when the condition fails, raised as
+`DataverseConflictError`: someone wrote meanwhile; read again and decide again.
+
 Failures come out as three kinds: `DataverseThrottledError` and `DataverseUnavailableError`
-(transient: retry later) and `DataversePermanentError` (retrying will not help). The adapter
-retries at most once in-call, briefly, so a webhook answer stays fast.
+(transient: retry later) and `DataversePermanentError` (retrying will not help), plus the
+conflict above. The adapter retries at most once in-call, briefly, so a webhook answer stays fast.
 """
 
 from __future__ import annotations
@@ -64,6 +69,8 @@ _GUID_RE = re.compile(r"^\{?([0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12
 _FIELD_RE = re.compile(r"^[a-z][a-z0-9_]{0,99}(?:@odata\.bind)?$")
 _COLUMN_RE = re.compile(r"^_?[a-z][a-z0-9_]{0,99}$")
 _BEARER_RE = re.compile(r"(?i)bearer\s+[^\s\"',;]+")
+# A weak or strong entity tag as Dataverse sends it (W/"123"); nothing that could break a header.
+_ETAG_RE = re.compile(r'^(?:W/)?"[^"\x00-\x1f\x7f]{0,200}"$')
 # Entity sets that the plural rules below would get wrong, or that the bridge relies on.
 _PLURALS: Mapping[str, str] = {"opportunity": "opportunities"}
 
@@ -115,6 +122,20 @@ class DataversePermanentError(UpstreamError, DataverseError):
         prefix = f"Dataverse answered {upstream_status}" if upstream_status else "Dataverse call"
         super().__init__(f"{prefix} ({code or 'no code'}): {message}")
         self.upstream_status = upstream_status
+        self.code = code
+        self.upstream_message = message
+
+
+class DataverseConflictError(DataverseTransientError):
+    """412: the condition of a conditional write failed (the row changed, or already exists).
+
+    Not retried in-call: the caller must read the row again and decide again; when it gives up,
+    it retries later like any transient failure (hence the `dataverse-unavailable` slug).
+    """
+
+    def __init__(self, code: str | None, message: str) -> None:
+        super().__init__(f"Dataverse answered 412 ({code or 'no code'}): {message}")
+        self.upstream_status = 412
         self.code = code
         self.upstream_message = message
 
@@ -210,6 +231,14 @@ def _check_guid(value: uuid.UUID | str, what: str) -> str:
     if parsed.int == 0:
         raise DataverseInputError(f"{what} is the empty GUID")
     return str(parsed)
+
+
+def _check_select(select: Sequence[str]) -> list[str]:
+    if isinstance(select, str) or not all(
+        isinstance(c, str) and _COLUMN_RE.match(c) for c in select
+    ):
+        raise DataverseInputError("select must be a sequence of column names")
+    return list(select)
 
 
 def _check_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -444,9 +473,27 @@ class DataverseClient:
         regarding_entity: str,
         regarding_id: str,
         fields: Mapping[str, Any],
+        *,
+        if_match: str | None = None,
+        if_none_match: bool = False,
     ) -> UpsertResult:
-        """Create or update the activity `activity_id`, regarding `<regarding_entity>(<id>)`."""
+        """Create or update the activity `activity_id`, regarding `<regarding_entity>(<id>)`.
+
+        `if_match` (an `@odata.etag` from `get_activity`): update that version only;
+        `if_none_match`: create only. Either way a failed condition raises
+        DataverseConflictError (412), and `if_match` on a row deleted meanwhile answers 404
+        (DataversePermanentError, as for a missing regarding record).
+        """
         # Everything is checked before the first request: a bad id must not cost a call.
+        conditions: dict[str, str] = {}
+        if if_match is not None:
+            if if_none_match:
+                raise DataverseInputError("if_match and if_none_match exclude each other")
+            if not isinstance(if_match, str) or not _ETAG_RE.match(if_match):
+                raise DataverseInputError('if_match must be an entity tag such as W/"123"')
+            conditions["If-Match"] = if_match
+        elif if_none_match:
+            conditions["If-None-Match"] = "*"
         bind = regarding_bind_property(entity_set, regarding_entity)
         key = _check_guid(activity_id, "activity id")
         target = f"/{entity_set_for(regarding_entity)}({_check_guid(regarding_id, 'regarding id')})"
@@ -457,7 +504,9 @@ class DataverseClient:
             ).encode("utf-8")
         except (TypeError, ValueError) as exc:
             raise DataverseInputError(f"fields are not JSON: {exc}") from None
-        response, attempts = await self._call("PATCH", entity_set, f"{entity_set}({key})", content)
+        response, attempts = await self._call(
+            "PATCH", entity_set, f"{entity_set}({key})", content, conditions
+        )
         return UpsertResult(
             entity_set=entity_set,
             activity_id=uuid.UUID(key),
@@ -465,6 +514,36 @@ class DataverseClient:
             attempts=attempts,
             entity_url=response.headers.get("OData-EntityId"),
         )
+
+    async def get_activity(
+        self,
+        entity_set: str,
+        activity_id: uuid.UUID | str,
+        select: Sequence[str] = DEFAULT_SELECT,
+    ) -> tuple[dict[str, Any], str] | None:
+        """The activity's selected columns and its `@odata.etag`, or None when it does not exist.
+
+        The etag is what `upsert_activity(if_match=...)` needs to write only over this version.
+        """
+        _check_set(entity_set)
+        key = _check_guid(activity_id, "activity id")
+        columns = _check_select(select)
+        path = f"{entity_set}({key})"
+        if columns:
+            path += "?" + urlencode({"$select": ",".join(columns)}, quote_via=quote, safe="$,")
+        response, _ = await self._call("GET", entity_set, path, None, missing_ok=True)
+        if response.status_code == 404:
+            return None
+        try:
+            row = response.json()
+        except ValueError:
+            row = None
+        etag = row.get("@odata.etag") if isinstance(row, dict) else None
+        if not isinstance(etag, str):
+            etag = response.headers.get("ETag")
+        if not isinstance(row, dict) or not isinstance(etag, str) or not _ETAG_RE.match(etag):
+            raise DataverseUnavailableError(None, "Dataverse sent an unreadable answer.")
+        return {k: v for k, v in row.items() if not k.startswith("@")}, etag
 
     async def list_activities(
         self,
@@ -476,10 +555,7 @@ class DataverseClient:
         """Activities of `entity_set` regarding `regarding_id`, oldest first (tests, demo)."""
         _check_set(entity_set)
         guid = _check_guid(regarding_id, "regarding id")
-        if isinstance(select, str) or not all(
-            isinstance(c, str) and _COLUMN_RE.match(c) for c in select
-        ):
-            raise DataverseInputError("select must be a sequence of column names")
+        select = _check_select(select)
         if not 1 <= top <= 5000:
             raise DataverseInputError("top must be between 1 and 5000")
         params = {
@@ -501,8 +577,16 @@ class DataverseClient:
         return [dict(r) for r in rows]
 
     async def _call(
-        self, method: str, entity_set: str, path: str, content: bytes | None
+        self,
+        method: str,
+        entity_set: str,
+        path: str,
+        content: bytes | None,
+        extra_headers: Mapping[str, str] | None = None,
+        *,
+        missing_ok: bool = False,
     ) -> tuple[httpx.Response, int]:
+        """One call, retried at most once in-call; `missing_ok` returns a 404 instead of raising."""
         url = f"{self._origin}{API_PATH}/{path}"
         started = time.perf_counter()
         outcome: int | str = "not sent"
@@ -519,6 +603,8 @@ class DataverseClient:
                 }
                 if content is not None:
                     headers["Content-Type"] = "application/json; charset=utf-8"
+                if extra_headers:
+                    headers.update(extra_headers)
                 retry = attempts < self._max_attempts
                 try:
                     response = await self._http.request(
@@ -533,7 +619,7 @@ class DataverseClient:
                         None, f"Dataverse {method} {entity_set} failed: {outcome}."
                     ) from exc
                 outcome = response.status_code
-                if response.is_success:
+                if response.is_success or (missing_ok and response.status_code == 404):
                     return response, attempts
                 error = self._error(response, token)
                 if isinstance(error, DataverseTransientError) and retry:
@@ -573,6 +659,8 @@ class DataverseClient:
         # A misbehaving proxy or service could echo the request; keep the token out regardless.
         message = _redact(message, token)
         code = _redact(code, token) if code else None
+        if status == 412:
+            return DataverseConflictError(code, message)
         if status >= 500 or status == 401:
             # 401: the token may have been revoked or rotated; the cached one is dropped and
             # the inbox retries (bounded by INBOX_MAX_ATTEMPTS) rather than giving up at once.

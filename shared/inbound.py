@@ -5,16 +5,24 @@ The life of one response event (the hot path, `receive_event`):
    insert-only inbox row keyed by the event id, before anything is answered 2xx. A lost insert
    is a duplicate delivery (Kaizala delivers at least once) and is answered without more work.
 2. `process_event`, inline and within a time budget: the correlation (actionId → opportunity,
-   cached per process), one upsert of the activity with an id derived from the response id
-   (so a retry or an edit updates the same row), the optional forward, then one update of the
-   inbox row to `done`. Two table transactions per event once warm.
+   cached per process), one conditional write of the activity with an id derived from the
+   response id (so a retry or an edit updates the same row), the optional forward, then one
+   update of the inbox row to `done`. Two table transactions per event once warm.
 3. Whatever goes wrong after the insert, the answer is still 2xx: the event is safe in the
    inbox, and `sweep_inbox` (the `process_inbox` timer) finishes it with back-off.
 
+Events of one response (the answer, then edits) are not delivered in the order the member
+answered, and may be processed concurrently. The order that counts is the answer time
+(`respondedAt`: Kaizala's hidden ResponseTime question, else the arrival time), and the activity
+itself is the version record: its description ends with `Kaizala answer time: <epoch ms>`.
+Each write reads the activity and its etag first, skips the write when the activity holds a
+newer answer, and otherwise writes only over the version it read (If-Match / If-None-Match),
+reading again when someone wrote meanwhile (412). GET + PATCH per event, no table reads.
+
 Inbox row states: `pending` (to do; `nextAttemptAt` says when), `done`, `ignored` (not a response
 event), `orphan` (no correlation for the action; kept until replayed), `superseded` (an older
-answer that arrived after a newer one was written), `dead` (permanent failure or out of attempts;
-kept until replayed). `replay` puts dead and orphan rows back to `pending`.
+answer than the one the activity already holds: not written), `dead` (permanent failure or out
+of attempts; kept until replayed). `replay` puts dead and orphan rows back to `pending`.
 
 No azure.functions imports here: the triggers in functions/webhooks.py are thin.
 """
@@ -27,7 +35,9 @@ import json
 import logging
 import math
 import random
+import re
 import time
+import uuid
 import zlib
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Mapping
@@ -44,6 +54,7 @@ from shared.config import Settings
 from shared.dataverse import (
     SUBJECT_MAX_LENGTH,
     DataverseClient,
+    DataverseConflictError,
     DataversePermanentError,
     activity_id_for,
     truncate_utf16,
@@ -92,6 +103,12 @@ CORRELATION_CACHE_SIZE = 4096
 MAX_KEY_CHARS = 100
 LAST_ERROR_CHARS = 300
 DESCRIPTION_MAX_CHARS = 100_000  # long text; a survey answer is never near this
+WRITE_ROUNDS = 3  # read-decide-write rounds when concurrent writers keep answering 412
+MAX_ANSWER_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z; beyond: not a time
+ANSWER_TIME_LABEL = "Kaizala answer time: "
+# The last such line of a description is the bridge's own (it is always appended last); an
+# answer text can contain a look-alike line, but only before it.
+_ANSWER_TIME_RE = re.compile(r"^Kaizala answer time: (\d{1,15})[ \t\r]*$", re.MULTILINE)
 
 Clock = Callable[[], float]
 
@@ -251,6 +268,30 @@ class AcceptResult:
     event_type: str
     received_at: int
     event: dict[str, Any]
+    responded_at: int | None = None
+
+
+def answer_time(event: Mapping[str, Any], received_at: int) -> int:
+    """When the member answered (epoch ms): the hidden ResponseTime, else `received_at`."""
+    data = event.get("data")
+    found = _response_time_ms(data) if isinstance(data, dict) else None
+    return received_at if found is None else found
+
+
+def _response_time_ms(data: Mapping[str, Any]) -> int | None:
+    # Kaizala's hidden question (isInvisible, DateTime, epoch ms); JobResponse has none.
+    details = data.get("responseDetails")
+    questions = details.get("responseWithQuestions") if isinstance(details, dict) else None
+    for q in questions if isinstance(questions, list) else []:
+        if (
+            isinstance(q, dict)
+            and q.get("isInvisible")
+            and q.get("title") == "ResponseTime"
+            and _is_number(q.get("answer"))
+            and 0 <= q["answer"] <= MAX_ANSWER_TIME_MS
+        ):
+            return int(q["answer"])
+    return None
 
 
 def inbox_key(value: Any, fallback: str | None = None) -> str:
@@ -297,6 +338,7 @@ async def accept_event(deps: InboundDeps, raw: bytes, presented_token: str | Non
         "status": "pending" if status == "accepted" else "ignored",
         "attempts": 0,
         "receivedAt": now,
+        "respondedAt": answer_time(event, now),
         "nextAttemptAt": now + INLINE_GRACE_MS,
         **pack_blob(raw),
     }
@@ -309,6 +351,7 @@ async def accept_event(deps: InboundDeps, raw: bytes, presented_token: str | Non
         event_type=event_type,
         received_at=now,
         event=event,
+        responded_at=entity["respondedAt"],
     )
     log.info("inbox accept event=%s type=%s result=%s", _short(event_id), event_type, result.status)
     return result
@@ -344,6 +387,7 @@ async def receive_event(deps: InboundDeps, raw: bytes, presented_token: str | No
         event=result.event,
         attempts=0,
         received_at=result.received_at,
+        responded_at=result.responded_at,
     )
     try:
         await asyncio.wait_for(process_event(deps, item, first=True), deps.inline_budget)
@@ -366,10 +410,18 @@ class InboxItem:
     event: dict[str, Any]
     attempts: int
     received_at: int
+    responded_at: int | None = None  # None: computed from the event (rows stored before it)
 
     @property
     def event_id(self) -> str:
         return str(self.event.get("eventId") or self.row_key)
+
+    @property
+    def answer_time(self) -> int:
+        """The version of this event's answer: later answers win, whatever the arrival order."""
+        if self.responded_at is not None:
+            return self.responded_at
+        return answer_time(self.event, self.received_at)
 
     @classmethod
     def from_entity(cls, e: Mapping[str, Any]) -> InboxItem:
@@ -377,12 +429,14 @@ class InboxItem:
             event = json.loads(unpack_blob(e))
         except (ValueError, KeyError, TypeError, zlib.error):
             event = {}  # processed as a malformed event: dead, visible, not retried forever
+        responded = e.get("respondedAt")
         return cls(
             partition_key=str(e["PartitionKey"]),
             row_key=str(e["RowKey"]),
             event=event if isinstance(event, dict) else {},
             attempts=int(e.get("attempts") or 0),
             received_at=int(e.get("receivedAt") or 0),
+            responded_at=int(responded) if isinstance(responded, int | float) else None,
         )
 
 
@@ -400,8 +454,8 @@ class _PermanentEventError(Exception):
 async def process_event(deps: InboundDeps, item: InboxItem, *, first: bool = False) -> Outcome:
     """Write one pending response event to Dataverse (and the forward sink); update its row.
 
-    `first` is the inline attempt right after `accept_event`. Every later attempt first checks
-    that no newer answer to the same response has been written already.
+    `first` is the inline attempt right after `accept_event` (for logs only: every attempt,
+    inline or not, writes only if the activity does not hold a newer answer; see `_write`).
     """
     now = deps.now_ms()
     try:
@@ -418,19 +472,19 @@ async def process_event(deps: InboundDeps, item: InboxItem, *, first: bool = Fal
             await _set_state(deps, item, {"status": "orphan", "lastAttemptAt": now})
             log.info("inbox event=%s outcome=orphan (no correlation)", _short(item.event_id))
             return "orphan"
-        if not first and await _newer_answer_written(deps, item, response_id):
-            await _set_state(deps, item, {"status": "superseded", "lastAttemptAt": now})
-            log.info("inbox event=%s outcome=superseded", _short(item.event_id))
-            return "superseded"
         response = normalise_response(item, correlation)
         activity_id = activity_id_for(response_id)
-        await deps.dataverse().upsert_activity(
-            deps.settings.dataverse_activity_set,
-            activity_id,
-            correlation.regarding_entity,
-            correlation.regarding_id,
-            activity_fields(response),
-        )
+        held = await _write(deps, response, activity_id)
+        if held is not None:
+            await _set_state(deps, item, {"status": "superseded", "lastAttemptAt": now})
+            log.info(
+                "inbox event=%s outcome=superseded first=%s answer_time=%d held=%d",
+                _short(item.event_id),
+                first,
+                response.answer_time,
+                held,
+            )
+            return "superseded"
         if deps.settings.response_forward_url:
             await _forward(deps, response.forward_body(str(activity_id)))
     except (DataversePermanentError, _PermanentEventError) as exc:
@@ -493,23 +547,61 @@ async def _retry_later(deps: InboundDeps, item: InboxItem, exc: BaseException, n
     return outcome
 
 
-async def _newer_answer_written(deps: InboundDeps, item: InboxItem, response_id: str) -> bool:
-    # Same partition (same action): a `done` row of the same response that arrived later.
-    found = deps.tables.query(
-        INBOX,
-        "PartitionKey eq @pk and responseId eq @rid and status eq @done and receivedAt gt @at",
-        {
-            "pk": item.partition_key,
-            "rid": response_id[:1024],
-            "done": "done",
-            "at": item.received_at,
-        },
-        select=["RowKey"],
-        limit=1,
-    )
-    async for _ in found:
-        return True
-    return False
+async def _write(
+    deps: InboundDeps, response: NormalisedResponse, activity_id: uuid.UUID
+) -> int | None:
+    """Write the activity unless it holds a newer answer; None if written, else the newer time.
+
+    Read the activity (its answer time and etag), decide, then write over exactly that version:
+    If-Match <etag>, or If-None-Match * when there was none. A 412 means another event of the
+    same response wrote meanwhile: read and decide again, a few rounds, then retry later (the
+    DataverseConflictError is transient). Equal answer times are the same answer delivered
+    again (or this event retried after its write): written again, which changes nothing.
+    """
+    client = deps.dataverse()
+    entity_set = deps.settings.dataverse_activity_set
+    correlation = response.correlation
+    fields = activity_fields(response)
+    conflict: DataverseConflictError | None = None
+    for _ in range(WRITE_ROUNDS):
+        current = await client.get_activity(entity_set, activity_id, ("description",))
+        etag: str | None = None
+        if current is not None:
+            columns, etag = current
+            held = held_answer_time(columns.get("description"))
+            if held is not None and held > response.answer_time:
+                return held
+        try:
+            await client.upsert_activity(
+                entity_set,
+                activity_id,
+                correlation.regarding_entity,
+                correlation.regarding_id,
+                fields,
+                if_match=etag,
+                if_none_match=etag is None,
+            )
+        except DataverseConflictError as exc:
+            conflict = exc  # created or changed since the read: decide again
+            continue
+        except DataversePermanentError as exc:
+            if etag is not None and exc.upstream_status == 404:
+                continue  # deleted since the read (by a user): decide again, as a create
+            raise
+        return None
+    raise conflict or DataverseConflictError(None, "the activity changed on every read")
+
+
+def held_answer_time(description: Any) -> int | None:
+    """The answer time an activity holds (its last `Kaizala answer time:` line), or None.
+
+    None for an activity written before answer times were recorded, or whose description was
+    edited by hand: it is written over, as every write was before.
+    """
+    if not isinstance(description, str):
+        return None
+    found = _ANSWER_TIME_RE.findall(description)
+    return int(found[-1]) if found else None
 
 
 async def _set_state(deps: InboundDeps, item: InboxItem, changes: Entity) -> None:
@@ -563,6 +655,7 @@ class NormalisedResponse:
     job: dict[str, Any] | None
     responded_at: str  # ISO UTC
     received_at: str
+    answer_time: int = 0  # epoch ms: the version of this answer (see InboxItem.answer_time)
 
     def forward_body(self, activity_id: str) -> dict[str, Any]:
         c = self.correlation
@@ -606,7 +699,7 @@ def normalise_response(item: InboxItem, correlation: Correlation) -> NormalisedR
     anonymous = bool(data.get("isAnonymous"))
     job: dict[str, Any] | None = None
     answers: list[Answer] = []
-    responded_ms: int | None = None
+    responded_ms = _response_time_ms(data)
     if event_type == "JobResponse":
         details = (data.get("responseDetails") or {}).get("response") or {}
         name = _text(details.get("assigneeName")) or "Unknown assignee"
@@ -626,10 +719,7 @@ def normalise_response(item: InboxItem, correlation: Correlation) -> NormalisedR
             title = _text(q.get("title")) or "(untitled question)"
             qtype = _text(q.get("type")) or "Text"
             if q.get("isInvisible"):
-                # Kaizala's hidden ResponseTime question: when the answer was given.
-                if title == "ResponseTime" and _is_number(q.get("answer")):
-                    responded_ms = int(q["answer"])
-                continue
+                continue  # Kaizala's hidden ResponseTime question: the answer time, above
             answers.append(Answer(title, qtype, q.get("answer"), render_answer(q)))
     received = _iso_ms(item.received_at) or _iso_ms(int(time.time() * 1000)) or ""
     return NormalisedResponse(
@@ -646,6 +736,7 @@ def normalise_response(item: InboxItem, correlation: Correlation) -> NormalisedR
         job=job,
         responded_at=(_iso_ms(responded_ms) if responded_ms is not None else None) or received,
         received_at=received,
+        answer_time=item.answer_time,
     )
 
 
@@ -788,7 +879,9 @@ def describe(response: NormalisedResponse) -> str:
     ]
     if c.correlation_id:
         lines.append(f"Correlation id: {c.correlation_id}")
-    return "\n".join(lines)[:DESCRIPTION_MAX_CHARS]
+    # Always the last line, kept whole: the version the activity holds (`held_answer_time`).
+    marker = f"\n{ANSWER_TIME_LABEL}{response.answer_time}"
+    return "\n".join(lines)[: DESCRIPTION_MAX_CHARS - len(marker)] + marker
 
 
 async def _forward(deps: InboundDeps, body: dict[str, Any]) -> None:

@@ -24,6 +24,7 @@ from shared.dataverse import (
     ACTIVITY_NAMESPACE,
     AzureIdentityTokenSource,
     DataverseClient,
+    DataverseConflictError,
     DataverseInputError,
     DataversePermanentError,
     DataverseThrottledError,
@@ -148,6 +149,96 @@ async def test_list_activities_filters_by_regarding(client: DataverseClient) -> 
 
     assert sorted(r["subject"] for r in rows) == ["one", "two"]
     assert {k for r in rows for k in r} == {"@odata.etag", "activityid", "subject"}
+
+
+# ---- conditional writes ------------------------------------------------------------------------
+
+
+async def test_get_activity_gives_the_selected_columns_and_the_etag(
+    client: DataverseClient, sim: SimState
+) -> None:
+    assert await client.get_activity("tasks", activity_id_for("r-1"), ("description",)) is None
+
+    await upsert(client)
+    found = await client.get_activity("tasks", activity_id_for("r-1"), ("description",))
+
+    assert found is not None
+    fields, etag = found
+    assert fields == {"activityid": str(activity_id_for("r-1")), "description": "Budget approved"}
+    assert etag == f'W/"{sim.activities("tasks")[0]["versionnumber"]}"'
+    assert sim.stats()["byMethodStatus"] == {"GET 404": 1, "PATCH 204": 1, "GET 200": 1}
+
+
+async def test_if_match_writes_only_over_the_version_read(
+    client: DataverseClient, sim: SimState
+) -> None:
+    await upsert(client, fields={"subject": "first"})
+    found = await client.get_activity("tasks", activity_id_for("r-1"), ("subject",))
+    assert found is not None
+    _, etag = found
+
+    await upsert(client, fields={"subject": "second"}, if_match=etag)  # the version read
+    with pytest.raises(DataverseConflictError) as caught:  # that version is gone now
+        await upsert(client, fields={"subject": "third"}, if_match=etag)
+
+    assert (caught.value.upstream_status, caught.value.retry_after) == (412, None)
+    assert isinstance(caught.value, DataverseTransientError)
+    assert [r["subject"] for r in sim.activities("tasks")] == ["second"]
+    assert sim.stats()["byMethodStatus"]["PATCH 412"] == 1  # not retried in-call
+
+
+async def test_if_none_match_only_creates(client: DataverseClient, sim: SimState) -> None:
+    await upsert(client, fields={"subject": "first"}, if_none_match=True)
+    with pytest.raises(DataverseConflictError) as caught:
+        await upsert(client, fields={"subject": "second"}, if_none_match=True)
+
+    assert caught.value.code == "0x80040237"
+    assert [r["subject"] for r in sim.activities("tasks")] == ["first"]
+
+
+async def test_if_match_on_a_deleted_activity_is_not_found(
+    client: DataverseClient, sim: SimState
+) -> None:
+    await upsert(client)
+    found = await client.get_activity("tasks", activity_id_for("r-1"), ())
+    assert found is not None
+    sim.delete("tasks", str(activity_id_for("r-1")))
+
+    with pytest.raises(DataversePermanentError) as caught:
+        await upsert(client, if_match=found[1])
+
+    assert caught.value.upstream_status == 404
+    assert sim.activities("tasks") == []
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"if_match": 'W/"1"', "if_none_match": True},
+        {"if_match": "1"},
+        {"if_match": ""},
+        {"if_match": 'W/"1"\r\nX-Injected: yes'},
+    ],
+)
+async def test_bad_conditions_are_rejected_before_any_request(
+    client: DataverseClient, sim: SimState, overrides: dict[str, Any]
+) -> None:
+    with pytest.raises(DataverseInputError):
+        await upsert(client, **overrides)
+
+    assert requests_served(sim) == 0
+
+
+async def test_get_activity_checks_its_input(client: DataverseClient, sim: SimState) -> None:
+    for args in (
+        ("appointments", activity_id_for("r"), ()),
+        ("tasks", "not-a-guid", ()),
+        ("tasks", activity_id_for("r"), "description"),
+        ("tasks", activity_id_for("r"), ("description,subject",)),
+    ):
+        with pytest.raises(DataverseInputError):
+            await client.get_activity(*args)
+    assert requests_served(sim) == 0
 
 
 # ---- failures ----------------------------------------------------------------------------------

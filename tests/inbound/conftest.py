@@ -37,19 +37,35 @@ def sample(name: str) -> dict[str, Any]:
     return data
 
 
+SAMPLE_RESPONSE_TIME = 1521800782956  # the sample's hidden ResponseTime (epoch ms)
+
+
 def survey_event(
     action_id: str,
     *,
     response_id: str | None = None,
     event_id: str | None = None,
+    response_time: int | None = None,
     **data: Any,
 ) -> dict[str, Any]:
-    """The published SurveyResponse sample with fresh ids (and `data` overrides)."""
+    """The published SurveyResponse sample with fresh ids (and `data` overrides).
+
+    `response_time` replaces the answer of the hidden ResponseTime question (when the member
+    answered, epoch ms): an edit carries a later one than the answer it edits.
+    """
     event = copy.deepcopy(sample("survey_response"))
     event["eventId"] = event_id or str(uuid.uuid4())
     event["data"].update(
         {"actionId": action_id, "responseId": response_id or str(uuid.uuid4()), **data}
     )
+    if response_time is not None:
+        hidden = [
+            q
+            for q in event["data"]["responseDetails"]["responseWithQuestions"]
+            if q.get("isInvisible") and q.get("title") == "ResponseTime"
+        ]
+        assert len(hidden) == 1
+        hidden[0]["answer"] = response_time
     return event
 
 

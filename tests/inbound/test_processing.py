@@ -25,6 +25,7 @@ from shared.storage import TableStore
 from tests.conftest import register_secret
 from tests.inbound.conftest import (
     CONTOSO,
+    SAMPLE_RESPONSE_TIME,
     SURVEY_TITLE,
     UNKNOWN_OPPORTUNITY,
     Clock,
@@ -247,7 +248,10 @@ async def test_older_answer_retried_after_newer_is_superseded(
     await correlate(rt.tables, action_id)
     original = survey_event(action_id)
     edit = survey_event(
-        action_id, response_id=original["data"]["responseId"], isUpdateResponse=True
+        action_id,
+        response_id=original["data"]["responseId"],
+        isUpdateResponse=True,
+        response_time=SAMPLE_RESPONSE_TIME + 60_000,  # Kaizala stamps the edit when it is made
     )
     edit["data"]["responseDetails"]["responseWithQuestions"][0]["answer"] = "Unlikely"
     sim.set_down(True)
@@ -260,6 +264,177 @@ async def test_older_answer_retried_after_newer_is_superseded(
     assert report.outcomes == {"superseded": 1}
     assert (await row_of(rt.tables, original["eventId"]))["status"] == "superseded"
     assert "quarter?\n   Unlikely" in sim_tasks(sim)[0]["description"]
+
+
+def edit_of(original: dict[str, Any], action_id: str, response_time: int) -> dict[str, Any]:
+    """An edit of `original` (same responseId, new eventId) answered at `response_time`."""
+    edit = survey_event(
+        action_id,
+        response_id=original["data"]["responseId"],
+        isUpdateResponse=True,
+        response_time=response_time,
+    )
+    questions = edit["data"]["responseDetails"]["responseWithQuestions"]
+    questions[0]["answer"] = "Unlikely"
+    questions[1]["answer"] = 90000
+    return edit
+
+
+def assert_holds_the_edit(task: dict[str, Any], edit: dict[str, Any], answered: int) -> None:
+    description = task["description"]
+    assert "quarter?\n   Unlikely" in description
+    assert "(USD)\n   90000" in description
+    assert "125000" not in description
+    assert f"Event id: {edit['eventId']}" in description
+    assert description.endswith(f"\nKaizala answer time: {answered}")
+
+
+async def test_original_delivered_after_its_edit_is_superseded(
+    forwarding_rt: tuple[Runtime, str],
+    receiver: tuple[Receiver, str],
+    sim: SimState,
+    at: Clock,
+) -> None:
+    runtime, value = forwarding_rt
+    action_id = str(uuid.uuid4())
+    await correlate(runtime.tables, action_id)
+    original = survey_event(action_id)
+    edited_at = SAMPLE_RESPONSE_TIME + 90_000
+    edit = edit_of(original, action_id, edited_at)
+
+    assert body_json(await post_event(edit, value))["status"] == "accepted"
+    at.advance(5)  # the original arrives later, but was answered earlier
+    assert body_json(await post_event(original, value))["status"] == "accepted"
+
+    assert (await row_of(runtime.tables, edit["eventId"]))["status"] == "done"
+    late = await row_of(runtime.tables, original["eventId"])
+    assert late["status"] == "superseded"
+    assert late["respondedAt"] == SAMPLE_RESPONSE_TIME
+    assert late["respondedAt"] < late["receivedAt"]
+    tasks = sim_tasks(sim)
+    assert len(tasks) == 1
+    assert_holds_the_edit(tasks[0], edit, edited_at)
+    # The original cost one read and no write; only the written answer was forwarded.
+    assert sim.stats()["byMethodStatus"] == {"GET 404": 1, "PATCH 204": 1, "GET 200": 1}
+    assert [b["eventId"] for b in receiver[0].received] == [edit["eventId"]]
+    at.advance(7200)
+    assert (await inbound.sweep_inbox(inbound.deps_from_runtime(runtime))).found == 0
+    assert writes(sim) == 1
+
+
+async def test_original_and_edit_crossing_in_flight_keep_the_edit(
+    rt: Runtime, token: str, sim: SimState, at: Clock, dv_server: ServerThread
+) -> None:
+    action_id = str(uuid.uuid4())
+    await correlate(rt.tables, action_id)
+    original = survey_event(action_id)
+    edited_at = SAMPLE_RESPONSE_TIME + 30_000
+    edit = edit_of(original, action_id, edited_at)
+    # Dataverse is slow to take the first write: the original's, sent before the edit's.
+    sim_control(dv_server, "POST", "faults", json={"delaySeconds": 2, "method": "PATCH"})
+
+    async def edit_half_a_second_later() -> Any:
+        # Once the original's write is held up in Dataverse (its GET saw no activity yet).
+        for _ in range(100):
+            if sim.stats()["faultsServed"]:
+                break
+            await asyncio.sleep(0.02)
+        assert sim.stats()["faultsServed"] == 1
+        await asyncio.sleep(0.5)
+        return await post_event(edit, token)
+
+    answers = await asyncio.gather(post_event(original, token), edit_half_a_second_later())
+
+    assert [body_json(a)["status"] for a in answers] == ["accepted", "accepted"]
+    assert (await row_of(rt.tables, edit["eventId"]))["status"] == "done"
+    assert (await row_of(rt.tables, original["eventId"]))["status"] == "superseded"
+    tasks = sim_tasks(sim)
+    assert len(tasks) == 1
+    assert_holds_the_edit(tasks[0], edit, edited_at)
+    by_status = sim.stats()["byMethodStatus"]
+    assert by_status["PATCH 412"] == 1  # the original's late create-only write was refused
+    assert by_status["PATCH 204"] == 1
+
+
+async def test_edit_delivered_after_a_retried_original_is_still_written(
+    rt: Runtime, token: str, sim: SimState, at: Clock
+) -> None:
+    # The normal order, through the sweeper: the original first (retried), then its edit.
+    action_id = str(uuid.uuid4())
+    await correlate(rt.tables, action_id)
+    original = survey_event(action_id)
+    edited_at = SAMPLE_RESPONSE_TIME + 10_000
+    edit = edit_of(original, action_id, edited_at)
+    sim.set_down(True)
+    await post_event(original, token)
+    at.advance(1)
+    await post_event(edit, token)
+    sim.set_down(False)
+    at.advance(7200)
+    report = await inbound.sweep_inbox(inbound.deps_from_runtime(rt))
+    assert report.outcomes == {"done": 2}
+    assert_holds_the_edit(sim_tasks(sim)[0], edit, edited_at)
+    assert writes(sim) == 2
+
+
+async def test_activity_written_before_answer_times_is_written_over(
+    rt: Runtime, token: str, sim: SimState, at: Clock
+) -> None:
+    action_id = str(uuid.uuid4())
+    await correlate(rt.tables, action_id)
+    event = survey_event(action_id)
+    # As the bridge wrote it before: no answer time in the description.
+    await rt.dataverse.upsert_activity(
+        "tasks",
+        activity_id_for(event["data"]["responseId"]),
+        "opportunity",
+        CONTOSO,
+        {"subject": "old", "description": "Response id: x\nEvent id: y"},
+    )
+    await post_event(event, token)
+    assert (await row_of(rt.tables, event["eventId"]))["status"] == "done"
+    task = sim_tasks(sim)[0]
+    assert task["description"].endswith(f"\nKaizala answer time: {SAMPLE_RESPONSE_TIME}")
+    assert writes(sim) == 2
+
+
+async def test_activity_deleted_between_read_and_write_is_written_again(
+    rt: Runtime, token: str, sim: SimState, at: Clock, dv_server: ServerThread
+) -> None:
+    action_id = str(uuid.uuid4())
+    await correlate(rt.tables, action_id)
+    event = survey_event(action_id)
+    activity_id = str(activity_id_for(event["data"]["responseId"]))
+    await rt.dataverse.upsert_activity(
+        "tasks", activity_id, "opportunity", CONTOSO, {"subject": "older"}
+    )
+    sim_control(dv_server, "POST", "faults", json={"delaySeconds": 1, "method": "PATCH"})
+
+    async def delete_while_the_write_is_held() -> None:
+        for _ in range(100):
+            if sim.stats()["faultsServed"]:
+                break
+            await asyncio.sleep(0.02)
+        sim.delete("tasks", activity_id)  # a user deletes the activity in Dynamics
+
+    await asyncio.gather(post_event(event, token), delete_while_the_write_is_held())
+
+    assert (await row_of(rt.tables, event["eventId"]))["status"] == "done"
+    assert [t["activityid"] for t in sim_tasks(sim)] == [activity_id]
+    assert sim.stats()["byMethodStatus"]["PATCH 404"] == 1  # If-Match on the deleted row
+
+
+async def test_job_response_is_versioned_by_its_arrival_time(
+    rt: Runtime, token: str, sim: SimState, at: Clock
+) -> None:
+    job = sample("job_response")
+    await correlate(rt.tables, job["data"]["actionId"], title="Visit", action_type="Job")
+    await post_event(job, token)
+    row = await row_of(rt.tables, job["eventId"])
+    assert row["status"] == "done"
+    assert row["respondedAt"] == row["receivedAt"]  # a job response has no ResponseTime
+    description = sim_tasks(sim)[0]["description"]
+    assert description.endswith(f"\nKaizala answer time: {row['receivedAt']}")
 
 
 # ---- orphans, failures, retries --------------------------------------------------------------

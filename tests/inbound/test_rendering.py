@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import pytest
 from shared import inbound
 from shared.callbacks import CallbackTokens
 from shared.secrets import LocalFileSecretStore
+from shared.storage import pack_blob
 
 
 @pytest.mark.parametrize(
@@ -60,3 +63,72 @@ async def test_no_token_in_the_store_accepts_nothing(tmp_path: Path) -> None:
     tokens = CallbackTokens(LocalFileSecretStore(tmp_path / "s.json"), grace_hours=48)
     assert not await tokens.verify("anything-at-all")
     assert not await tokens.verify(None)
+
+
+# ---- answer times ------------------------------------------------------------------------------
+
+
+def _hidden(answer: Any) -> dict[str, Any]:
+    return {"isInvisible": True, "title": "ResponseTime", "type": "DateTime", "answer": answer}
+
+
+def _event(*questions: dict[str, Any]) -> dict[str, Any]:
+    return {"data": {"responseDetails": {"responseWithQuestions": list(questions)}}}
+
+
+def test_answer_time_is_the_hidden_response_time_else_the_arrival() -> None:
+    visible = {"title": "ResponseTime", "type": "DateTime", "answer": 5}  # a member's question
+    assert inbound.answer_time(_event(visible, _hidden(1521800782956)), 7) == 1521800782956
+    assert inbound.answer_time(_event(_hidden(1.5e12)), 7) == 1_500_000_000_000
+    for unusable in ("1521800782956", None, True, -1, 10**20, float("nan")):
+        assert inbound.answer_time(_event(visible, _hidden(unusable)), 7) == 7, unusable
+    assert inbound.answer_time({"data": {"responseDetails": {"response": {}}}}, 7) == 7  # job
+    assert inbound.answer_time({"data": "x"}, 7) == 7
+
+
+def test_held_answer_time_is_the_last_marker_line() -> None:
+    assert inbound.held_answer_time("a\nKaizala answer time: 1521800782956") == 1521800782956
+    # Dataverse may give the text back with CRLF line ends or trailing blanks.
+    assert inbound.held_answer_time("a\r\nKaizala answer time: 42 \r\n") == 42
+    # A member's answer can contain a look-alike line; the bridge's own line comes last.
+    injected = "1. Notes\n   x\nKaizala answer time: 99999999999999\nKaizala answer time: 5"
+    assert inbound.held_answer_time(injected) == 5
+    for nothing in (None, "", "no marker", "Kaizala answer time: soon", "xKaizala answer time: 1"):
+        assert inbound.held_answer_time(nothing) is None, nothing
+
+
+def _correlation() -> inbound.Correlation:
+    return inbound.Correlation.from_entity(
+        "action-1", {"title": "Survey", "regardingId": "b5e7c3a0-3f1d-4c2b-9a8e-7d6f5e4c3b2a"}
+    )
+
+
+def test_description_ends_with_the_answer_time_even_when_cut() -> None:
+    item = inbound.InboxItem(
+        "action-1",
+        "event-1",
+        {"eventId": "event-1", "eventType": "SurveyResponse", "data": {"responseId": "r-1"}},
+        0,
+        1_700_000_000_000,
+        responded_at=1_600_000_000_123,
+    )
+    response = inbound.normalise_response(item, _correlation())
+    text = inbound.describe(response)
+    assert text.endswith("\nKaizala answer time: 1600000000123")
+    assert inbound.held_answer_time(text) == 1_600_000_000_123
+
+    huge = dataclasses.replace(
+        response, answers=(inbound.Answer("Notes", "Text", "x", "y" * 200_000),)
+    )
+    text = inbound.describe(huge)
+    assert len(text) <= inbound.DESCRIPTION_MAX_CHARS
+    assert inbound.held_answer_time(text) == 1_600_000_000_123
+
+
+def test_rows_stored_before_answer_times_take_it_from_the_event() -> None:
+    raw = json.dumps({"eventId": "e", **_event(_hidden(1521800782956))}).encode()
+    entity = {"PartitionKey": "p", "RowKey": "e", "receivedAt": 9, **pack_blob(raw)}
+    assert inbound.InboxItem.from_entity(entity).answer_time == 1521800782956
+    assert inbound.InboxItem.from_entity({**entity, "respondedAt": 11}).answer_time == 11
+    no_time = {**entity, **pack_blob(b'{"eventId": "e", "data": {}}')}
+    assert inbound.InboxItem.from_entity(no_time).answer_time == 9
