@@ -552,17 +552,31 @@ async def _write(
 ) -> int | None:
     """Write the activity unless it holds a newer answer; None if written, else the newer time.
 
-    Read the activity (its answer time and etag), decide, then write over exactly that version:
-    If-Match <etag>, or If-None-Match * when there was none. A 412 means another event of the
-    same response wrote meanwhile: read and decide again, a few rounds, then retry later (the
-    DataverseConflictError is transient). Equal answer times are the same answer delivered
-    again (or this event retried after its write): written again, which changes nothing.
+    Most responses are new: the first attempt is a create-only write (If-None-Match *), one
+    Dataverse call. When the activity exists (an edit, a redelivery) that answers 412; then
+    read it (its answer time and etag), decide, and write over exactly that version with
+    If-Match <etag>. Another 412 means another event of the same response wrote meanwhile:
+    read and decide again, a few rounds, then retry later (DataverseConflictError is
+    transient). Equal answer times are the same answer delivered again (or this event retried
+    after its write): written again, which changes nothing.
     """
     client = deps.dataverse()
     entity_set = deps.settings.dataverse_activity_set
     correlation = response.correlation
     fields = activity_fields(response)
     conflict: DataverseConflictError | None = None
+    try:
+        await client.upsert_activity(
+            entity_set,
+            activity_id,
+            correlation.regarding_entity,
+            correlation.regarding_id,
+            fields,
+            if_none_match=True,
+        )
+        return None
+    except DataverseConflictError as exc:
+        conflict = exc  # it exists: read it and decide
     for _ in range(WRITE_ROUNDS):
         current = await client.get_activity(entity_set, activity_id, ("description",))
         etag: str | None = None
