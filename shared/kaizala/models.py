@@ -320,11 +320,28 @@ class ActionListPage(ResponseModel):
 
 
 class ActionDetails(ResponseModel):
+    """GET groups/{id}/actions/{actionId}?getDetails=true.
+
+    Kaizala nests the action's own fields (title, questions, responses) in `actionDetails`
+    next to the envelope (referenceId, sender, creationTime); both layouts are accepted.
+    """
+
     actionId: str | None = Field(default=None, validation_alias=AliasChoices("actionId", "id"))
     actionType: str | None = None
     title: str | None = None
+    question: str | None = None
     groupId: str | None = None
     responses: list[dict[str, Any]] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lift_action_details(cls, value: Any) -> Any:
+        if isinstance(value, dict) and isinstance(value.get("actionDetails"), dict):
+            return {
+                **value["actionDetails"],
+                **{k: v for k, v in value.items() if k != "actionDetails"},
+            }
+        return value
 
 
 # --- webhooks ---------------------------------------------------------------------------------

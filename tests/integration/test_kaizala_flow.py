@@ -237,3 +237,22 @@ async def test_onboarding_command_line(
     assert ADMIN not in out  # the number is masked
 
     assert await onboard.run(ADMIN, read_pin=lambda _: "12") == 1  # not a PIN
+
+
+async def test_action_details_against_the_simulator(bridge: Runtime, kaizala: KaizalaSim) -> None:
+    sent = await bridge.kaizala.send_action(
+        SAMPLE_GROUP,
+        action_type="Survey",
+        action_body={"title": "Details?", "questions": [{"title": "Notes", "type": "Text"}]},
+    )
+    kaizala.control(
+        "POST",
+        f"actions/{sent.actionId}/respond",
+        json={"responder": "+919100000002", "answers": ["fine"]},
+    )
+    details = await bridge.kaizala.get_action(SAMPLE_GROUP, sent.actionId)
+    assert details.actionId == sent.actionId
+    assert details.title == "Details?"
+    assert len(details.responses) == 1
+    page = await bridge.kaizala.list_actions(SAMPLE_GROUP, "Survey")
+    assert [a.display_title for a in page.actions if a.actionId == sent.actionId] == ["Details?"]
