@@ -1042,7 +1042,29 @@ async def replay(deps: InboundDeps, event_id: str | None = None, status: str | N
         filter_ = " or ".join(f"status eq @s{i}" for i in range(len(statuses)))
         params = {f"s{i}": s for i, s in enumerate(sorted(statuses))}
     rows = [s async for s in deps.tables.query(INBOX, filter_, params, limit=REPLAY_LIMIT)]
-    now = deps.now_ms()
+    count = await _requeue(deps.tables, rows, statuses, deps.now_ms())
+    log.info("inbox replay requeued=%d", count)
+    return count
+
+
+async def requeue_orphans(tables: TableStore, action_id: str, now_ms: int) -> int:
+    """Orphans of an action whose correlation exists now (adopted after a send in doubt)."""
+    rows = [
+        s
+        async for s in tables.query(
+            INBOX,
+            "PartitionKey eq @pk and status eq 'orphan'",
+            {"pk": inbox_key(action_id, NO_ACTION_PARTITION)},
+            limit=REPLAY_LIMIT,
+        )
+    ]
+    count = await _requeue(tables, rows, {"orphan"}, now_ms)
+    if count:
+        log.info("inbox requeued %d orphan(s) of an adopted action", count)
+    return count
+
+
+async def _requeue(tables: TableStore, rows: list[Stored], statuses: set[str], now: int) -> int:
     count = 0
     for stored in rows:
         e = stored.entity
@@ -1057,9 +1079,8 @@ async def replay(deps: InboundDeps, event_id: str | None = None, status: str | N
             "replayedAt": now,
             "replays": int(e.get("replays") or 0) + 1,
         }
-        if await deps.tables.update(INBOX, changes, stored.etag):
+        if await tables.update(INBOX, changes, stored.etag):
             count += 1
-    log.info("inbox replay requeued=%d", count)
     return count
 
 

@@ -552,6 +552,10 @@ class Outbound:
                 ),
             )
             await self._record_sent(cid, replace_title(prepared, e["title"]), candidates[0], "")
+            # Responses that arrived while the send was in doubt were kept as orphans.
+            from shared.inbound import requeue_orphans
+
+            await requeue_orphans(self._tables, candidates[0], _ms(self._clock))
             return "adopted"
         if not candidates:
             await self._enqueue(cid, int(e["createdUs"]), "re-queued after an unknown outcome")
