@@ -13,23 +13,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
+from shared.kaizala.models import QuestionType  # the documented question types, defined once
+
 ID_PATTERN = r"^[A-Za-z0-9-]{1,64}$"
 GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 TEMPLATE_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 ActionType = Literal["Survey", "Poll", "Job", "Announcement", "LetsMeet", "Message", "Custom"]
-QuestionType = Literal[
-    "SingleOption",
-    "MultiOption",
-    "Text",
-    "Image",
-    "Numeric",
-    "Date",
-    "DateTime",
-    "Location",
-    "AttachmentList",
-]
 OPTION_TYPES = ("SingleOption", "MultiOption")
 
 
