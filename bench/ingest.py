@@ -50,12 +50,12 @@ from bench.harness import (
 from bench.stats import Figure, figure, latency_summary
 from bench.wire import CountingProxy, HttpConnection
 from devtools.azurite import connection_string
-from shared import inbound
+from shared.adapters.dataverse import activity_id_for, regarding_bind_property
+from shared.adapters.secrets import LocalFileSecretStore, Secret
+from shared.adapters.tables import pack_blob
 from shared.config import Settings
-from shared.dataverse import activity_id_for, regarding_bind_property
 from shared.runtime import Runtime, set_runtime
-from shared.secrets import LocalFileSecretStore, Secret
-from shared.storage import pack_blob
+from shared.services import inbound
 
 WEBHOOK = "/api/kaizala/webhook"
 RUN_TIMEOUT_SECONDS = 90.0

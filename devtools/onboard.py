@@ -23,11 +23,11 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from shared import onboarding
+from shared.adapters.kaizala import KaizalaError
 from shared.config import Settings
 from shared.errors import BridgeError
-from shared.kaizala import KaizalaError
 from shared.runtime import Runtime
+from shared.services import onboarding
 
 
 def _load_values(path: Path | None) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from shared.actions_models import ActionAccepted, ActionStatus, SendActionRequest
+from shared.domain.actions import ActionAccepted, ActionStatus, SendActionRequest
 
 PROBLEM = {
     "type": "object",

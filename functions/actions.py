@@ -8,10 +8,10 @@ import re
 import azure.functions as func
 
 from functions.http import handle_errors, json_response, parse_body
-from shared.actions_models import GUID_PATTERN, SendActionRequest
-from shared.dynamics import RemoteExecutionContext, handle_context
+from shared.domain.actions import GUID_PATTERN, SendActionRequest
 from shared.errors import NotFoundError, ValidationError
 from shared.runtime import get_runtime
+from shared.services.opportunity_hook import RemoteExecutionContext, handle_context
 
 log = logging.getLogger(__name__)
 bp = func.Blueprint()

@@ -16,6 +16,7 @@ import azure.functions as func
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
+from shared.adapters.kaizala import KaizalaError, KaizalaRateLimitedError, KaizalaValidationError
 from shared.errors import (
     BridgeError,
     PayloadTooLargeError,
@@ -24,7 +25,6 @@ from shared.errors import (
     UpstreamError,
     ValidationError,
 )
-from shared.kaizala import KaizalaError, KaizalaRateLimitedError, KaizalaValidationError
 
 log = logging.getLogger("functions")
 

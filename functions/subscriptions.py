@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from functions.http import handle_errors, json_response, parse_body
 from shared.runtime import get_runtime
-from shared.subscriptions import sync_webhooks
+from shared.services.subscriptions import sync_webhooks
 
 log = logging.getLogger(__name__)
 bp = func.Blueprint()

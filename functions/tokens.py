@@ -7,9 +7,9 @@ import logging
 import azure.functions as func
 
 from functions.http import handle_errors, json_response, parse_body
-from shared import onboarding
 from shared.runtime import get_runtime
-from shared.tokens import NotOnboardedError
+from shared.services import onboarding
+from shared.services.tokens import NotOnboardedError
 
 log = logging.getLogger(__name__)
 bp = func.Blueprint()

@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 import azure.functions as func
 
 from functions.http import handle_errors, json_response, parse_body
-from shared import inbound
 from shared.errors import ValidationError
 from shared.runtime import get_runtime
+from shared.services import inbound
 
 log = logging.getLogger(__name__)
 bp = func.Blueprint()

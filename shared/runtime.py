@@ -13,19 +13,19 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from shared.adapters.kaizala import KaizalaClient
+from shared.adapters.secrets import SecretStore, SeededSecretStore, build_secret_store
+from shared.adapters.tables import TableStore
 from shared.config import Settings, get_settings
-from shared.kaizala import KaizalaClient
-from shared.outbound import Budget, Outbound
-from shared.secrets import SecretStore, SeededSecretStore, build_secret_store
-from shared.storage import TableStore
-from shared.tokens import TokenManager
+from shared.services.outbound import Budget, Outbound
+from shared.services.tokens import TokenManager
 
 if TYPE_CHECKING:
     import httpx
     from azure.core.credentials_async import AsyncTokenCredential
 
-    from shared.callbacks import CallbackTokens
-    from shared.dataverse import DataverseClient
+    from shared.adapters.dataverse import DataverseClient
+    from shared.services.callback_tokens import CallbackTokens
 
 
 class Runtime:
@@ -46,12 +46,9 @@ class Runtime:
     def credential(self) -> AsyncTokenCredential:
         # Only built when something needs Azure AD (managed-identity storage, Key Vault,
         # Dataverse); local runs with a connection string never touch it.
-        from azure.identity.aio import DefaultAzureCredential
+        from shared.adapters.identity import build_credential
 
-        client_id = self.settings.storage.client_id
-        if client_id:
-            return DefaultAzureCredential(managed_identity_client_id=client_id)
-        return DefaultAzureCredential()
+        return build_credential(self.settings.storage.client_id)
 
     @cached_property
     def tables(self) -> TableStore:
@@ -82,7 +79,7 @@ class Runtime:
 
     @cached_property
     def kaizala(self) -> KaizalaClient:
-        from shared.kaizala import build_http_client
+        from shared.adapters.kaizala import build_http_client
 
         http = build_http_client(self._kaizala_transport)
         return KaizalaClient.from_settings(self.settings, self.tokens, http=http)
@@ -110,7 +107,7 @@ class Runtime:
         # The static token (simulator; DataverseClient refuses it unless the URL is loopback),
         # else managed identity through the shared credential. ConfigError names DATAVERSE_URL
         # on first use when it is unset.
-        from shared.dataverse import DataverseClient, build_http_client
+        from shared.adapters.dataverse import DataverseClient, build_http_client
 
         self.settings.require("DATAVERSE_URL")
         # Also the pool of the inbound forward sink (RESPONSE_FORWARD_URL): bounded, no redirects.
@@ -120,7 +117,7 @@ class Runtime:
 
     @cached_property
     def callbacks(self) -> CallbackTokens:
-        from shared.callbacks import CallbackTokens
+        from shared.services.callback_tokens import CallbackTokens
 
         return CallbackTokens(self.secrets, self.settings.callback_token_grace_hours)
 

@@ -1,4 +1,4 @@
-"""shared.dataverse against the simulator over real HTTP (and one echoing server for redaction)."""
+"""shared.adapters.dataverse against the simulator over real HTTP (and an echoing server)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,7 @@ from starlette.routing import Route
 
 from devtools.dataverse_sim import DEFAULT_TOKEN, SimState
 from devtools.serving import ServerThread, free_port, serve
-from shared.config import Settings
-from shared.dataverse import (
+from shared.adapters.dataverse import (
     ACTIVITY_NAMESPACE,
     AzureIdentityTokenSource,
     DataverseClient,
@@ -37,6 +36,7 @@ from shared.dataverse import (
     parse_retry_after,
     regarding_bind_property,
 )
+from shared.config import Settings
 from shared.errors import ConfigError
 from tests.conftest import register_secret
 from tests.dataverse.conftest import CONTOSO, FABRIKAM, UNKNOWN_OPPORTUNITY
@@ -502,12 +502,12 @@ async def test_token_echoed_by_the_server_is_redacted(http: httpx.AsyncClient) -
 async def test_one_log_line_per_call(
     client: DataverseClient, sim_server: ServerThread, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="shared.dataverse")
+    caplog.set_level(logging.INFO, logger="shared.adapters.dataverse")
     fault(sim_server, status=500, count=1)
 
     await upsert(client)
 
-    lines = [r.getMessage() for r in caplog.records if r.name == "shared.dataverse"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "shared.adapters.dataverse"]
     assert len(lines) == 1
     assert lines[0].startswith("dataverse PATCH tasks status=204 attempts=2 duration_ms=")
 

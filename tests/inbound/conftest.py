@@ -20,9 +20,9 @@ from starlette.applications import Starlette
 
 from devtools.dataverse_sim import DEFAULT_TOKEN, SimState, create_app
 from devtools.serving import ServerThread
-from shared import inbound
+from shared.adapters.tables import Entity, TableStore
 from shared.runtime import Runtime
-from shared.storage import Entity, TableStore
+from shared.services import inbound
 from tests.conftest import installed_runtime, register_secret
 from tests.support import call, request
 

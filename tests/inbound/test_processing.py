@@ -16,12 +16,12 @@ from starlette.routing import Route
 
 from devtools.dataverse_sim import SimState
 from devtools.serving import ServerThread
-from shared import inbound
+from shared.adapters.dataverse import activity_id_for
+from shared.adapters.tables import TableStore
 from shared.config import Settings
-from shared.dataverse import activity_id_for
 from shared.errors import ConfigError
 from shared.runtime import Runtime, set_runtime
-from shared.storage import TableStore
+from shared.services import inbound
 from tests.conftest import register_secret
 from tests.inbound.conftest import (
     CONTOSO,

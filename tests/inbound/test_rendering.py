@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from shared import inbound
-from shared.callbacks import CallbackTokens
-from shared.secrets import LocalFileSecretStore
-from shared.storage import pack_blob
+from shared.adapters.secrets import LocalFileSecretStore
+from shared.adapters.tables import pack_blob
+from shared.services import inbound
+from shared.services.callback_tokens import CallbackTokens
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,9 @@ import uuid
 import azure.functions as func
 
 from devtools.serving import free_port
-from shared.callbacks import CallbackTokens
 from shared.config import Settings
 from shared.runtime import Runtime, set_runtime
+from shared.services.callback_tokens import CallbackTokens
 from tests.conftest import register_secret
 from tests.inbound.conftest import Clock, encode, post_event, rows, sample, survey_event
 from tests.support import body_json, call

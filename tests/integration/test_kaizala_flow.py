@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from shared.adapters.kaizala import KaizalaRedirectRefusedError
+from shared.adapters.secrets import ACCESS_TOKEN, REFRESH_TOKEN, LocalFileSecretStore
 from shared.config import Settings
-from shared.kaizala import KaizalaRedirectRefusedError
 from shared.runtime import Runtime
-from shared.secrets import ACCESS_TOKEN, REFRESH_TOKEN, LocalFileSecretStore
 from tests.bridge_fixtures import SAMPLE_GROUP, KaizalaSim, bridge_env
 from tests.conftest import register_secret
 from tests.support import body_json, call, request, run_timer

@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import Settings
-from shared.kaizala import AccessTokenResponse
-from shared.secrets import (
+from shared.adapters.kaizala import AccessTokenResponse
+from shared.adapters.secrets import (
     ACCESS_TOKEN,
     APPLICATION_ID,
     APPLICATION_SECRET,
     REFRESH_TOKEN,
     LocalFileSecretStore,
 )
-from shared.storage import TableStore
-from shared.tokens import NotOnboardedError, TokenManager
+from shared.adapters.tables import TableStore
+from shared.config import Settings
+from shared.services.tokens import NotOnboardedError, TokenManager
 from tests.conftest import register_secret
 
 
@@ -206,7 +206,7 @@ async def test_refresh_token_expiry_warning(store, tables, caplog) -> None:
     assert status["status"] == "warn"
     assert status["refreshTokenExpiring"] is True
     assert "30 days" in status["detail"]
-    with caplog.at_level(logging.WARNING, logger="shared.tokens"):
+    with caplog.at_level(logging.WARNING, logger="shared.services.tokens"):
         await tm.renew_if_due()
     assert any("expires within 30 days" in r.getMessage() for r in caplog.records)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from shared.kaizala import AccessToken, KaizalaClient, RateLimiter, build_http_client
+from shared.adapters.kaizala import AccessToken, KaizalaClient, RateLimiter, build_http_client
 from tests.conftest import register_secret
 
 # Short, context-free values: the exact-value redaction (not the token-shape heuristics) must

@@ -9,7 +9,7 @@ from collections import deque
 import httpx
 import pytest
 
-from shared.kaizala import RateLimiter
+from shared.adapters.kaizala import RateLimiter
 from tests.kaizala_client.fakes import GROUP, FakeKaizala, FakeTime, make_client, reply
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.kaizala import (
+from shared.adapters.kaizala import (
     KaizalaAuthError,
     KaizalaBadRequestError,
     KaizalaClient,
@@ -581,17 +581,17 @@ async def test_one_log_line_per_call_with_template_and_no_token(
     kaizala = FakeKaizala([reply(503), reply(200, {"groupId": GROUP})])
     client = make_client(kaizala)
 
-    with caplog.at_level(logging.DEBUG, logger="shared.kaizala"):
+    with caplog.at_level(logging.DEBUG, logger="shared.adapters.kaizala"):
         await client.get_group(GROUP)
 
     summary = [
         r.getMessage()
         for r in caplog.records
-        if r.name == "shared.kaizala" and r.levelno >= logging.INFO
+        if r.name == "shared.adapters.kaizala" and r.levelno >= logging.INFO
     ]
     assert summary == [summary[0]]
     assert "GET groups/{groupId} status=200 attempts=2" in summary[0]
-    ours = "\n".join(r.getMessage() for r in caplog.records if r.name == "shared.kaizala")
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name == "shared.adapters.kaizala")
     assert ACCESS not in ours
     assert GROUP not in ours  # the template, not the ids
     assert ACCESS not in caplog.text  # nor in anything httpx logged
@@ -614,7 +614,7 @@ async def test_get_group_wrapped_in_an_empty_list_is_not_found() -> None:
     ],
 )
 def test_action_summary_display_title(item: dict[str, Any], title: str) -> None:
-    from shared.kaizala import ActionSummary
+    from shared.adapters.kaizala import ActionSummary
 
     summary = ActionSummary.model_validate(item)
     assert summary.actionId == "a"

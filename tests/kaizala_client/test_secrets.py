@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.kaizala import (
+from shared.adapters.kaizala import (
     AccessTokenResponse,
     KaizalaClient,
     KaizalaError,
@@ -18,7 +18,7 @@ from shared.kaizala import (
     WebhookCreate,
     redact,
 )
-from shared.kaizala.errors import safe_request_id
+from shared.adapters.kaizala.errors import safe_request_id
 from tests.kaizala_client.fakes import (
     ACCESS,
     ACCESS_2,

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.kaizala import (
+from shared.adapters.kaizala import (
     ActionProperty,
     CustomActionBody,
     KaizalaClient,

@@ -165,7 +165,11 @@ def test_action_request_needs_type_or_id_and_a_body(sim: Sim) -> None:
 
 
 def test_list_actions_filters_and_pages(sim: Sim) -> None:
-    ids = [create(sim, "Survey", {**SURVEY, "title": f"S{i}"}).json()["actionId"] for i in range(3)]
+    ids = []
+    for i in range(3):
+        ids.append(create(sim, "Survey", {**SURVEY, "title": f"S{i}"}).json()["actionId"])
+        # One simulated second apart: order and fromDate never hinge on a millisecond tie.
+        sim.control("POST", "clock/advance", json={"seconds": 1})
     create(sim, "Poll", GOOD_AND_BAD[2][1])
     page = sim.ok("GET", f"{G}/actions", params={"actionType": "Survey", "count": 2})
     assert page["hasMore"] is True

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from azure.keyvault.secrets._shared import http_challenge_cache
 
-from shared.secrets import KeyVaultSecretStore
+from shared.adapters.secrets import KeyVaultSecretStore
 from tests.conftest import register_secret
 from tests.keyvault.fake_keyvault import (
     FakeCredential,

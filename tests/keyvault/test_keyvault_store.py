@@ -13,9 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.config import Settings
-from shared.kaizala import AccessTokenResponse
-from shared.secrets import (
+from shared.adapters.kaizala import AccessTokenResponse
+from shared.adapters.secrets import (
     ACCESS_TOKEN,
     APPLICATION_ID,
     APPLICATION_SECRET,
@@ -28,8 +27,9 @@ from shared.secrets import (
     SeededSecretStore,
     build_secret_store,
 )
-from shared.storage import TableStore
-from shared.tokens import TokenManager
+from shared.adapters.tables import TableStore
+from shared.config import Settings
+from shared.services.tokens import TokenManager
 from tests.conftest import register_secret
 from tests.keyvault.conftest import StoreFactory, VaultServer
 from tests.keyvault.fake_keyvault import VAULT_SCOPE, FakeCredential, FakeKeyVault, TokenRequest

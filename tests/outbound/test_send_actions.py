@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from shared.adapters.secrets import REFRESH_TOKEN
 from shared.runtime import Runtime
-from shared.secrets import REFRESH_TOKEN
 from tests.bridge_fixtures import OPPORTUNITY, SAMPLE_GROUP, KaizalaSim, bridge_env
 from tests.conftest import installed_runtime
 from tests.support import body_json, call, request, run_timer

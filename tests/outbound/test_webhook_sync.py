@@ -14,8 +14,8 @@ import pytest
 
 from devtools.host import create_host_app, index_functions
 from devtools.serving import ServerThread
+from shared.adapters.kaizala import WebhookCreate
 from shared.config import Settings
-from shared.kaizala import WebhookCreate
 from shared.runtime import Runtime, set_runtime
 from tests.bridge_fixtures import SAMPLE_GROUP, KaizalaSim, bridge_env
 from tests.support import body_json, call, functions_by_name, request, run_timer

@@ -20,23 +20,24 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 TROUBLESHOOTING = DOCS / "troubleshooting.md"
 ARCHITECTURE = DOCS / "architecture.md"
 
-# Every module that defines BridgeError subclasses (importing them registers the subclasses).
-ERROR_MODULES = (
-    "shared.errors",
-    "shared.dataverse",
-    "shared.tokens",
-    "shared.outbound",
-    "shared.storage",
-    "shared.secrets",
-    "shared.inbound",
-    "shared.callbacks",
-)
+
+def product_modules() -> list[str]:
+    """Every module of shared/ and functions/ (importing them registers the error classes)."""
+    root = Path(__file__).resolve().parents[2]
+    names = []
+    for package in ("shared", "functions"):
+        for path in sorted((root / package).rglob("*.py")):
+            parts = path.relative_to(root).with_suffix("").parts
+            names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
 _MERMAID_BLOCK = re.compile(r"```mermaid\n(.*?)```", re.S)
 
 
 def bridge_error_classes() -> list[type[BridgeError]]:
     """BridgeError and every subclass defined in the product code, walked recursively."""
-    for name in ERROR_MODULES:
+    for name in product_modules():
         importlib.import_module(name)
     seen: set[type[BridgeError]] = set()
     todo: list[type[BridgeError]] = [BridgeError]

@@ -8,7 +8,7 @@ from pathlib import Path
 from openapi_spec_validator import validate
 
 from devtools.openapi import build, render
-from shared.actions_models import SendActionRequest
+from shared.domain.actions import SendActionRequest
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 

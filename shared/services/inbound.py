@@ -49,9 +49,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.callbacks import CallbackTokens
-from shared.config import Settings
-from shared.dataverse import (
+from shared.adapters.dataverse import (
     SUBJECT_MAX_LENGTH,
     DataverseClient,
     DataverseConflictError,
@@ -59,13 +57,7 @@ from shared.dataverse import (
     activity_id_for,
     truncate_utf16,
 )
-from shared.errors import (
-    BridgeError,
-    PayloadTooLargeError,
-    UnauthorizedError,
-    ValidationError,
-)
-from shared.storage import (
+from shared.adapters.tables import (
     Entity,
     Stored,
     TableStore,
@@ -74,6 +66,14 @@ from shared.storage import (
     pack_blob,
     unpack_blob,
 )
+from shared.config import Settings
+from shared.errors import (
+    BridgeError,
+    PayloadTooLargeError,
+    UnauthorizedError,
+    ValidationError,
+)
+from shared.services.callback_tokens import CallbackTokens
 
 if TYPE_CHECKING:
     from shared.runtime import Runtime
@@ -81,7 +81,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 INBOX = "inbox"
-ACTION_INDEX = "actionindex"  # written by the outbound half (shared/outbound.py)
+ACTION_INDEX = "actionindex"  # written by the outbound half (shared/services/outbound.py)
 NO_ACTION_PARTITION = "noaction"
 
 MAX_EVENT_BYTES = 1024 * 1024

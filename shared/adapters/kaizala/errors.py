@@ -7,70 +7,9 @@ values of the call and of anything that looks like a token before it is stored.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterable
-from urllib.parse import quote
 
-EXCERPT_LIMIT = 300
-_SCAN_LIMIT = 4000  # redact a bounded prefix, then cut: a cut never splits a secret in view
-_MASK = "***"
-
-# `"accessToken": "..."`, `refreshToken=...`, `kz-callback-token: ...`, `Authorization: Bearer x`
-_KEY_VALUE_RE = re.compile(
-    r"""(?ix)
-    ( ["']? [\w-]*? (?:token|secret|password|passwd|pin|signature|sig|authorization|api[_-]?key)
-      ["']? \s* [:=] \s* )
-    ( "(?:[^"\\]|\\.)*" | '[^']*' | (?:bearer\s+)?[^\s,;&}\]"']+ )
-    """
-)
-# Long opaque runs (JWTs, base64 tokens, SAS signatures). GUIDs stay readable: they are ids.
-_OPAQUE_RE = re.compile(r"[A-Za-z0-9+/_=.~-]{32,}")
-_GUID_RE = re.compile(
-    r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
-)
-_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:|-]{1,100}")
-
-
-def _secret_forms(secret: str) -> set[str]:
-    # A server may echo a value URL-encoded or JSON-escaped; hide those spellings too.
-    forms = {secret, quote(secret, safe=""), json.dumps(secret)[1:-1]}
-    return {f for f in forms if f}
-
-
-def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """`text` with the given secret values and anything token-shaped replaced by `***`."""
-    # Longest first, so a secret that contains another is hidden whole.
-    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
-        for form in _secret_forms(secret):
-            text = text.replace(form, _MASK)
-
-    def _mask_value(match: re.Match[str]) -> str:
-        value = match.group(2)
-        quote_char = value[0] if value[:1] in ("'", '"') else ""
-        return f"{match.group(1)}{quote_char}{_MASK}{quote_char}"
-
-    text = _KEY_VALUE_RE.sub(_mask_value, text)
-    return _OPAQUE_RE.sub(lambda m: m.group(0) if _GUID_RE.fullmatch(m.group(0)) else _MASK, text)
-
-
-def excerpt(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """A log-safe excerpt of a response body: redacted, one line, at most 300 characters."""
-    cleaned = redact(text[:_SCAN_LIMIT], secrets)
-    cleaned = " ".join(cleaned.split())
-    if len(cleaned) > EXCERPT_LIMIT:
-        cleaned = cleaned[: EXCERPT_LIMIT - 1] + "…"
-    return cleaned
-
-
-def safe_request_id(value: str | None, secrets: Iterable[str | None] = ()) -> str | None:
-    """A response's request id if it looks like one (a header is attacker-controlled text)."""
-    if not value:
-        return None
-    value = value.strip()
-    if not _REQUEST_ID_RE.fullmatch(value) or redact(value, secrets) != value:
-        return None
-    return value
+from shared.logsafe import excerpt, redact, safe_request_id
 
 
 class KaizalaValidationError(ValueError):

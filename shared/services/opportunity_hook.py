@@ -11,10 +11,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.actions_models import GUID_PATTERN, Regarding, SendActionRequest
 from shared.config import Settings
+from shared.domain.actions import GUID_PATTERN, Regarding, SendActionRequest
 from shared.errors import ValidationError
-from shared.outbound import Outbound, SendOutcome
+from shared.services.outbound import Outbound, SendOutcome
 
 
 class KeyValue(BaseModel):

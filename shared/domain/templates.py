@@ -12,10 +12,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from shared.actions_models import BODY_MODELS, TEMPLATE_PATTERN
+from shared.domain.actions import BODY_MODELS, TEMPLATE_PATTERN
 from shared.errors import ConfigError, NotFoundError, ValidationError
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]{0,63})\s*\}\}")
 
 

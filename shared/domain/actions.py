@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from shared.kaizala.models import QuestionType  # the documented question types, defined once
+from shared.domain.questions import QuestionType
 
 ID_PATTERN = r"^[A-Za-z0-9-]{1,64}$"
 GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"

@@ -1,7 +1,7 @@
 """Async client for the Microsoft Kaizala v1 API (no Azure Functions imports here)."""
 
-from shared.kaizala.auth import AccessToken, AccessTokenProvider
-from shared.kaizala.client import (
+from shared.adapters.kaizala.auth import AccessToken, AccessTokenProvider
+from shared.adapters.kaizala.client import (
     DEFAULT_ALLOWED_HOSTS,
     DEFAULT_API_ROOT,
     KaizalaClient,
@@ -11,7 +11,7 @@ from shared.kaizala.client import (
     parse_retry_after,
     segment,
 )
-from shared.kaizala.errors import (
+from shared.adapters.kaizala.errors import (
     KaizalaAuthError,
     KaizalaBadRequestError,
     KaizalaEndpointRefusedError,
@@ -22,10 +22,9 @@ from shared.kaizala.errors import (
     KaizalaServerError,
     KaizalaTransportError,
     KaizalaValidationError,
-    redact,
 )
-from shared.kaizala.limiter import RateLimiter
-from shared.kaizala.models import (
+from shared.adapters.kaizala.limiter import RateLimiter
+from shared.adapters.kaizala.models import (
     AccessTokenResponse,
     ActionDetails,
     ActionListPage,
@@ -54,6 +53,7 @@ from shared.kaizala.models import (
     Webhook,
     WebhookCreate,
 )
+from shared.logsafe import redact
 
 __all__ = [
     "DEFAULT_ALLOWED_HOSTS",

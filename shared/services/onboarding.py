@@ -13,10 +13,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.adapters.kaizala import KaizalaAuthError, KaizalaBadRequestError, KaizalaClient
+from shared.adapters.secrets import APPLICATION_ID, REFRESH_TOKEN, SecretStore
 from shared.errors import ValidationError
-from shared.kaizala import KaizalaAuthError, KaizalaBadRequestError, KaizalaClient
-from shared.secrets import APPLICATION_ID, REFRESH_TOKEN, SecretStore
-from shared.tokens import NotOnboardedError, TokenManager
+from shared.services.tokens import NotOnboardedError, TokenManager
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""What the client needs from the token manager (implemented in `shared/tokens.py`)."""
+"""What the client needs from the token manager (implemented in `shared/services/tokens.py`)."""
 
 from __future__ import annotations
 

@@ -21,8 +21,9 @@ from pydantic import (
     model_validator,
 )
 
+from shared.adapters.kaizala.auth import AccessToken
 from shared.config import is_loopback_host
-from shared.kaizala.auth import AccessToken
+from shared.domain.questions import QuestionType
 
 EventType = Literal[
     "ActionCreated",
@@ -41,17 +42,6 @@ EventType = Literal[
 ]
 ObjectType = Literal["Group", "Action", "ActionPackage"]
 GroupType = Literal["Group", "ConnectGroup"]
-QuestionType = Literal[
-    "SingleOption",
-    "MultiOption",
-    "Text",
-    "Image",
-    "Numeric",
-    "Date",
-    "DateTime",
-    "Location",
-    "AttachmentList",
-]
 MobileNumber = Annotated[str, Field(min_length=3, max_length=20, pattern=r"^\+?[0-9]{3,19}$")]
 
 

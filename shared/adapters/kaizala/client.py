@@ -32,9 +32,8 @@ import httpx
 from pydantic import BaseModel, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
-from shared.config import is_loopback_host
-from shared.kaizala.auth import AccessToken, AccessTokenProvider
-from shared.kaizala.errors import (
+from shared.adapters.kaizala.auth import AccessToken, AccessTokenProvider
+from shared.adapters.kaizala.errors import (
     KaizalaAuthError,
     KaizalaBadRequestError,
     KaizalaEndpointRefusedError,
@@ -45,10 +44,9 @@ from shared.kaizala.errors import (
     KaizalaServerError,
     KaizalaTransportError,
     KaizalaValidationError,
-    redact,
 )
-from shared.kaizala.limiter import RateLimiter
-from shared.kaizala.models import (
+from shared.adapters.kaizala.limiter import RateLimiter
+from shared.adapters.kaizala.models import (
     AccessTokenResponse,
     ActionBody,
     ActionDetails,
@@ -79,11 +77,13 @@ from shared.kaizala.models import (
     WebhookCreate,
     WebhookCreated,
 )
+from shared.config import is_loopback_host
+from shared.logsafe import redact
 
 if TYPE_CHECKING:
     from shared.config import Settings
 
-logger = logging.getLogger("shared.kaizala")
+logger = logging.getLogger("shared.adapters.kaizala")
 
 DEFAULT_API_ROOT = "https://api.kaiza.la/v1"
 DEFAULT_ALLOWED_HOSTS = ("*.kaiza.la",)

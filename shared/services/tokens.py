@@ -25,16 +25,16 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.errors import UnavailableError, UpstreamError
-from shared.kaizala import AccessToken, AccessTokenResponse
-from shared.secrets import (
+from shared.adapters.kaizala import AccessToken, AccessTokenResponse
+from shared.adapters.secrets import (
     ACCESS_TOKEN,
     APPLICATION_ID,
     APPLICATION_SECRET,
     REFRESH_TOKEN,
     SecretStore,
 )
-from shared.storage import Stored, TableStore
+from shared.adapters.tables import Stored, TableStore
+from shared.errors import UnavailableError, UpstreamError
 
 log = logging.getLogger(__name__)
 

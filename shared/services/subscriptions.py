@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
+from shared.adapters.kaizala import KaizalaClient, Webhook, WebhookCreate
 from shared.config import Settings
 from shared.errors import ConfigError
-from shared.kaizala import KaizalaClient, Webhook, WebhookCreate
 
 log = logging.getLogger(__name__)
 

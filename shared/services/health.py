@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from shared.errors import BridgeError
-from shared.runtime import Runtime
 
 CHECK_TIMEOUT_SECONDS = 5.0
 
@@ -31,10 +31,14 @@ class HealthReport:
         return {"status": status, "checks": self.checks}
 
 
-async def check_health(rt: Runtime) -> HealthReport:
+async def check_health(
+    ping_storage: Callable[[], Awaitable[None]],
+    token_status: Callable[[], Awaitable[dict[str, Any]]],
+) -> HealthReport:
+    """`ping_storage` and `token_status` come from the composition root (tables, token manager)."""
     report = HealthReport()
     try:
-        await asyncio.wait_for(rt.tables.ping(), CHECK_TIMEOUT_SECONDS)
+        await asyncio.wait_for(ping_storage(), CHECK_TIMEOUT_SECONDS)
         report.checks["storage"] = {"status": "ok"}
     except (BridgeError, TimeoutError, OSError):
         report.checks["storage"] = {"status": "fail", "detail": "table storage unreachable"}
@@ -42,7 +46,7 @@ async def check_health(rt: Runtime) -> HealthReport:
     try:
         # From the lease row only: /api/health never reads Key Vault or calls Kaizala.
         report.checks["kaizalaToken"] = await asyncio.wait_for(
-            rt.tokens.status(), CHECK_TIMEOUT_SECONDS
+            token_status(), CHECK_TIMEOUT_SECONDS
         )
     except (BridgeError, TimeoutError, OSError):
         report.checks["kaizalaToken"] = {"status": "warn", "detail": "token state unreadable"}

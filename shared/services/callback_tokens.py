@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from shared.secrets import CALLBACK_TOKEN, SecretStore
+from shared.adapters.secrets import CALLBACK_TOKEN, SecretStore
 
 log = logging.getLogger(__name__)
 

@@ -30,16 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.actions_models import (
-    ActionAccepted,
-    ActionStatus,
-    BodyError,
-    Regarding,
-    SendActionRequest,
-    validate_body,
-)
-from shared.errors import BridgeError, ConflictError, NotFoundError, UpstreamError, ValidationError
-from shared.kaizala import (
+from shared.adapters.kaizala import (
     KaizalaAuthError,
     KaizalaClient,
     KaizalaError,
@@ -47,9 +38,18 @@ from shared.kaizala import (
     KaizalaServerError,
     KaizalaTransportError,
 )
-from shared.storage import Stored, TableStore, expire_rows, pack_blob, unpack_blob
-from shared.templates import render
-from shared.tokens import NotOnboardedError
+from shared.adapters.tables import Stored, TableStore, expire_rows, pack_blob, unpack_blob
+from shared.domain.actions import (
+    ActionAccepted,
+    ActionStatus,
+    BodyError,
+    Regarding,
+    SendActionRequest,
+    validate_body,
+)
+from shared.domain.templates import render
+from shared.errors import BridgeError, ConflictError, NotFoundError, UpstreamError, ValidationError
+from shared.services.tokens import NotOnboardedError
 
 log = logging.getLogger(__name__)
 
@@ -553,7 +553,7 @@ class Outbound:
             )
             await self._record_sent(cid, replace_title(prepared, e["title"]), candidates[0], "")
             # Responses that arrived while the send was in doubt were kept as orphans.
-            from shared.inbound import requeue_orphans
+            from shared.services.inbound import requeue_orphans
 
             await requeue_orphans(self._tables, candidates[0], _ms(self._clock))
             return "adopted"
