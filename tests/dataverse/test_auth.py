@@ -161,7 +161,7 @@ async def test_from_settings_sends_the_credentials_token_and_closes_only_its_own
     assert credential.closed is False  # the caller's credential stays the caller's
 
 
-async def test_from_settings_without_a_credential_builds_and_closes_its_own(
+async def test_from_settings_without_a_credential_builds_one_with_build_credential(
     http: httpx.AsyncClient,
 ) -> None:
     client = DataverseClient.from_settings(
