@@ -113,7 +113,9 @@ class Runtime:
         # Also the pool of the inbound forward sink (RESPONSE_FORWARD_URL): bounded, no redirects.
         self.dataverse_http = build_http_client()
         credential = None if self.settings.dataverse_static_token else self.credential
-        return DataverseClient.from_settings(self.settings, self.dataverse_http, credential)
+        return DataverseClient.from_settings(
+            self.settings, self.dataverse_http, credential, clock=self.clock
+        )
 
     @cached_property
     def callbacks(self) -> CallbackTokens:

@@ -4,7 +4,10 @@ See README.md in this folder for the supported subset and the `/_sim/` control A
 """
 
 from devtools.dataverse_sim.app import API_PREFIX, DEFAULT_TOKEN, SimConfig, create_app
-from devtools.dataverse_sim.state import DEFAULT_OPPORTUNITIES, Fault, ODataError, SimState
+from devtools.dataverse_sim.faults import Fault
+from devtools.dataverse_sim.odata import ODataError
+from devtools.dataverse_sim.state import SimState
+from devtools.dataverse_sim.tables import DEFAULT_OPPORTUNITIES
 
 __all__ = [
     "API_PREFIX",

@@ -1,4 +1,7 @@
-"""The Dataverse simulator's HTTP surface: a Web API subset and a `/_sim/` control API."""
+"""The Dataverse simulator's HTTP surface: the Web API subset, its request log, the app.
+
+The `/_sim/` control API is in `control`.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +13,8 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -20,20 +22,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from devtools.dataverse_sim.state import (
+from devtools.dataverse_sim.control import CONTROL_ROUTES
+from devtools.dataverse_sim.odata import (
     CODE_PAYLOAD,
     CODE_QUERY,
     CODE_SEGMENT,
     CODE_UNAUTHORIZED,
     CODE_UNAVAILABLE,
-    DEFAULT_OPPORTUNITIES,
-    OPPORTUNITY_COLUMNS,
-    TABLES,
-    Fault,
     ODataError,
-    SimState,
     parse_guid,
 )
+from devtools.dataverse_sim.state import SimState
+from devtools.dataverse_sim.tables import DEFAULT_OPPORTUNITIES, OPPORTUNITY_COLUMNS, TABLES
 
 API_PREFIX = "/api/data/v9.2"
 DEFAULT_TOKEN = "dev-dataverse-token"  # noqa: S105 - a well-known local-only token
@@ -58,12 +58,7 @@ def create_app(config: SimConfig | None = None) -> Starlette:
             Route(
                 API_PREFIX + "/{path:path}", _web_api, methods=["GET", "POST", "PATCH", "DELETE"]
             ),
-            Route("/_sim/state", _control_state, methods=["GET"]),
-            Route("/_sim/stats", _control_stats, methods=["GET"]),
-            Route("/_sim/opportunities", _control_add_opportunity, methods=["POST"]),
-            Route("/_sim/faults", _control_faults, methods=["POST", "DELETE"]),
-            Route("/_sim/down", _control_down, methods=["POST"]),
-            Route("/_sim/reset", _control_reset, methods=["POST"]),
+            *CONTROL_ROUTES,
         ],
         middleware=[Middleware(_RequestLog, sim=sim)],
     )
@@ -274,106 +269,3 @@ def _top(params: Mapping[str, str]) -> int | None:
     if not text.isdigit() or int(text) < 1:
         raise ODataError(400, CODE_QUERY, "$top must be a positive integer.")
     return int(text)
-
-
-# ---- control API (no auth: loopback-only dev tool) -------------------------------------------
-
-
-class _OpportunitySpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    id: str | None = None
-    name: str = Field(min_length=1, max_length=300)
-
-
-class _FaultSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    status: Literal[429, 500, 502, 503, 504] | None = None
-    count: int = Field(default=1, ge=1, le=100_000)
-    retry_after: int | None = Field(default=None, alias="retryAfter", ge=0, le=3600)
-    delay_seconds: float = Field(default=0.0, alias="delaySeconds", ge=0, le=120)
-    path_regex: str | None = Field(default=None, alias="pathRegex", max_length=500)
-    method: Literal["GET", "POST", "PATCH", "DELETE"] | None = None
-
-    @field_validator("path_regex")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"not a regular expression: {exc}") from None
-        return value
-
-
-class _DownSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    down: bool
-
-
-_M = TypeVar("_M", bound=BaseModel)
-
-
-def _control_error(message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": "sim.bad-request", "message": message}}, 400)
-
-
-async def _control_body(request: Request, model: type[_M]) -> _M | JSONResponse:
-    try:
-        return model.model_validate_json(await request.body() or b"{}")
-    except ValidationError as exc:
-        details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        return _control_error(details or "invalid body")
-
-
-async def _control_state(request: Request) -> Response:
-    return JSONResponse(request.app.state.sim.snapshot())
-
-
-async def _control_stats(request: Request) -> Response:
-    return JSONResponse(request.app.state.sim.stats())
-
-
-async def _control_add_opportunity(request: Request) -> Response:
-    spec = await _control_body(request, _OpportunitySpec)
-    if isinstance(spec, JSONResponse):
-        return spec
-    try:
-        row = request.app.state.sim.add_opportunity(spec.id, spec.name)
-    except ODataError as exc:
-        return _control_error(exc.message)
-    return JSONResponse(row, 201)
-
-
-async def _control_faults(request: Request) -> Response:
-    sim: SimState = request.app.state.sim
-    if request.method == "DELETE":
-        sim.clear_faults()
-        return Response(status_code=204)
-    spec = await _control_body(request, _FaultSpec)
-    if isinstance(spec, JSONResponse):
-        return spec
-    if spec.status is None and spec.delay_seconds <= 0:
-        return _control_error("a fault needs a status, a delaySeconds, or both")
-    fault = Fault(
-        status=spec.status,
-        remaining=spec.count,
-        retry_after=spec.retry_after,
-        delay_seconds=spec.delay_seconds,
-        path_regex=re.compile(spec.path_regex) if spec.path_regex else None,
-        method=spec.method,
-    )
-    sim.add_fault(fault)
-    return JSONResponse(fault.describe(), 201)
-
-
-async def _control_down(request: Request) -> Response:
-    spec = await _control_body(request, _DownSpec)
-    if isinstance(spec, JSONResponse):
-        return spec
-    request.app.state.sim.set_down(spec.down)
-    return JSONResponse({"down": spec.down})
-
-
-async def _control_reset(request: Request) -> Response:
-    request.app.state.sim.reset()
-    return Response(status_code=204)

@@ -1,100 +1,25 @@
-"""shared.adapters.dataverse against the simulator over real HTTP (and an echoing server)."""
+"""shared.adapters.dataverse against the simulator over real HTTP: writes, reads, input checks."""
 
 from __future__ import annotations
 
-import logging
-import time
 import uuid
-from collections.abc import AsyncIterator
-from email.utils import formatdate
 from typing import Any
 
-import httpx
 import pytest
-from azure.core.credentials import AccessToken
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
-from devtools.dataverse_sim import DEFAULT_TOKEN, SimState
-from devtools.serving import ServerThread, free_port, serve
+from devtools.dataverse_sim import SimState
 from shared.adapters.dataverse import (
     ACTIVITY_NAMESPACE,
-    AzureIdentityTokenSource,
     DataverseClient,
     DataverseConflictError,
     DataverseInputError,
     DataversePermanentError,
-    DataverseThrottledError,
     DataverseTransientError,
-    DataverseUnavailableError,
-    StaticTokenSource,
     activity_id_for,
-    build_http_client,
     entity_set_for,
-    parse_retry_after,
     regarding_bind_property,
 )
-from shared.config import Settings
-from shared.errors import ConfigError
-from tests.conftest import register_secret
-from tests.dataverse.conftest import CONTOSO, FABRIKAM, UNKNOWN_OPPORTUNITY
-
-
-@pytest.fixture(scope="session")
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with build_http_client() as client:
-        yield client
-
-
-@pytest.fixture
-def client(http: httpx.AsyncClient, sim_server: ServerThread) -> DataverseClient:
-    return DataverseClient(http, sim_server.url, StaticTokenSource(DEFAULT_TOKEN), retry_delay=0.01)
-
-
-def fault(sim_server: ServerThread, **spec: Any) -> None:
-    response = httpx.post(f"{sim_server.url}/_sim/faults", json=spec, timeout=5)
-    assert response.status_code == 201, response.text
-
-
-def requests_served(sim: SimState) -> int:
-    return int(sim.stats()["requests"])
-
-
-async def upsert(client: DataverseClient, response_id: str = "r-1", **overrides: Any) -> Any:
-    args: dict[str, Any] = {
-        "entity_set": "tasks",
-        "activity_id": activity_id_for(response_id),
-        "regarding_entity": "opportunity",
-        "regarding_id": CONTOSO,
-        "fields": {"subject": "Survey answer", "description": "Budget approved"},
-    }
-    args.update(overrides)
-    return await client.upsert_activity(**args)
-
-
-class CountingCredential:
-    """A stand-in for azure.identity.aio credentials: the boundary the token source talks to."""
-
-    def __init__(self, token: str, lifetime: float, clock: Any = time.time) -> None:
-        self.token, self.lifetime, self.clock = token, lifetime, clock
-        self.scopes: list[tuple[str, ...]] = []
-        self.closed = False
-
-    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        self.scopes.append(scopes)
-        return AccessToken(self.token, int(self.clock() + self.lifetime))
-
-    async def close(self) -> None:
-        self.closed = True
-
-    async def __aenter__(self) -> CountingCredential:
-        return self
-
-    async def __aexit__(self, *args: object) -> None:
-        await self.close()
-
+from tests.dataverse.conftest import CONTOSO, FABRIKAM, requests_served, upsert
 
 # ---- writes ------------------------------------------------------------------------------------
 
@@ -241,110 +166,6 @@ async def test_get_activity_checks_its_input(client: DataverseClient, sim: SimSt
     assert requests_served(sim) == 0
 
 
-# ---- failures ----------------------------------------------------------------------------------
-
-
-async def test_long_throttle_raises_at_once_with_retry_after(
-    client: DataverseClient, sim: SimState, sim_server: ServerThread
-) -> None:
-    fault(sim_server, status=429, retryAfter=30, count=1)
-
-    with pytest.raises(DataverseThrottledError) as caught:
-        await upsert(client)
-
-    assert caught.value.retry_after == 30
-    assert caught.value.headers() == {"Retry-After": "30"}
-    assert requests_served(sim) == 1  # no in-call wait for 30 s
-    assert sim.activities("tasks") == []
-
-
-async def test_short_throttle_is_waited_out_once(
-    client: DataverseClient, sim: SimState, sim_server: ServerThread
-) -> None:
-    fault(sim_server, status=429, retryAfter=1, count=1)
-
-    started = time.monotonic()
-    result = await upsert(client)
-
-    assert result.attempts == 2
-    assert time.monotonic() - started >= 1.0
-    assert len(sim.activities("tasks")) == 1
-
-
-async def test_one_server_error_is_retried(
-    client: DataverseClient, sim: SimState, sim_server: ServerThread
-) -> None:
-    fault(sim_server, status=500, count=1)
-
-    result = await upsert(client)
-
-    assert result.attempts == 2
-    assert sim.stats()["byMethodStatus"] == {"PATCH 500": 1, "PATCH 204": 1}
-
-
-async def test_down_raises_unavailable_after_a_bounded_retry(
-    client: DataverseClient, sim: SimState
-) -> None:
-    sim.set_down(True)
-
-    with pytest.raises(DataverseUnavailableError) as caught:
-        await upsert(client)
-
-    assert isinstance(caught.value, DataverseTransientError)
-    assert caught.value.retry_after is None
-    assert requests_served(sim) == 2
-
-
-async def test_503_with_a_long_retry_after_is_left_to_the_caller(
-    client: DataverseClient, sim: SimState, sim_server: ServerThread
-) -> None:
-    fault(sim_server, status=503, retryAfter=60, count=5)
-
-    with pytest.raises(DataverseUnavailableError) as caught:
-        await upsert(client)
-
-    assert caught.value.retry_after == 60
-    assert requests_served(sim) == 1
-
-
-async def test_connection_refused_is_unavailable(http: httpx.AsyncClient) -> None:
-    closed = DataverseClient(
-        http, f"http://127.0.0.1:{free_port()}", StaticTokenSource("t"), retry_delay=0.01
-    )
-
-    with pytest.raises(DataverseUnavailableError, match="ConnectError"):
-        await upsert(closed)
-
-
-async def test_read_timeout_is_unavailable(sim_server: ServerThread, sim: SimState) -> None:
-    fault(sim_server, delaySeconds=1.0, count=2)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(0.2)) as short:
-        impatient = DataverseClient(
-            short, sim_server.url, StaticTokenSource(DEFAULT_TOKEN), retry_delay=0.01
-        )
-        with pytest.raises(DataverseUnavailableError, match="ReadTimeout"):
-            await upsert(impatient)
-
-
-@pytest.mark.parametrize(
-    ("overrides", "status", "code"),
-    [
-        ({"fields": {"nosuchcolumn": 1}}, 400, "0x80060888"),
-        ({"regarding_id": UNKNOWN_OPPORTUNITY}, 404, "0x80040217"),
-        ({"fields": {"statecode": 1, "statuscode": 2}}, 400, "0x80040203"),
-    ],
-)
-async def test_rejections_are_permanent_and_not_retried(
-    client: DataverseClient, sim: SimState, overrides: dict[str, Any], status: int, code: str
-) -> None:
-    with pytest.raises(DataversePermanentError) as caught:
-        await upsert(client, **overrides)
-
-    assert (caught.value.upstream_status, caught.value.code) == (status, code)
-    assert caught.value.status == 502  # the bridge's own answer to its caller
-    assert requests_served(sim) == 1
-
-
 @pytest.mark.parametrize(
     "overrides",
     [
@@ -370,146 +191,6 @@ async def test_invalid_input_is_rejected_before_any_request(
         await upsert(client, **overrides)
 
     assert requests_served(sim) == before == 0
-
-
-# ---- configuration and tokens ------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("url", "source", "setting"),
-    [
-        ("https://contoso.crm.dynamics.com", "static", "DATAVERSE_STATIC_TOKEN"),
-        ("http://10.0.0.5:8080", "static", "DATAVERSE_STATIC_TOKEN"),
-        ("http://contoso.crm.dynamics.com", "azure", "DATAVERSE_URL"),
-        ("https://contoso.crm.dynamics.com/api/data/v9.2", "azure", "DATAVERSE_URL"),
-    ],
-)
-def test_configuration_is_refused(
-    http: httpx.AsyncClient, url: str, source: str, setting: str
-) -> None:
-    tokens = (
-        StaticTokenSource("t") if source == "static" else AzureIdentityTokenSource(_credential())
-    )
-    with pytest.raises(ConfigError) as caught:
-        DataverseClient(http, url, tokens)
-    assert caught.value.setting == setting
-
-
-def _credential() -> Any:
-    return CountingCredential("unused", 3600)
-
-
-async def test_azure_identity_token_is_cached_until_five_minutes_before_expiry(
-    http: httpx.AsyncClient, sim_server: ServerThread, sim: SimState
-) -> None:
-    now = [1_000_000.0]
-    credential = CountingCredential(DEFAULT_TOKEN, lifetime=3600, clock=lambda: now[0])
-    source = AzureIdentityTokenSource(credential, clock=lambda: now[0])
-    client = DataverseClient(http, sim_server.url, source)
-
-    for n in range(3):
-        await upsert(client, f"r{n}")
-    assert credential.scopes == [(f"{sim_server.url}/.default",)]
-
-    now[0] += 3600 - 301
-    await upsert(client, "r3")
-    assert len(credential.scopes) == 1
-    now[0] += 2  # inside the 5-minute margin
-    await upsert(client, "r4")
-    assert len(credential.scopes) == 2
-    assert len(sim.activities("tasks")) == 5
-
-
-async def test_from_settings_uses_the_static_token_for_the_simulator(
-    http: httpx.AsyncClient, sim_server: ServerThread, sim: SimState
-) -> None:
-    settings = Settings.from_env(
-        {
-            "AzureWebJobsStorage": "UseDevelopmentStorage=true",
-            "DATAVERSE_URL": sim_server.url,
-            "DATAVERSE_STATIC_TOKEN": DEFAULT_TOKEN,
-        }
-    )
-    client = DataverseClient.from_settings(settings, http)
-
-    await upsert(client)
-    await client.aclose()
-
-    assert len(sim.activities("tasks")) == 1
-
-
-async def test_from_settings_uses_the_credential_and_closes_only_its_own(
-    http: httpx.AsyncClient,
-) -> None:
-    settings = Settings.from_env(
-        {
-            "AzureWebJobsStorage": "UseDevelopmentStorage=true",
-            "DATAVERSE_URL": "https://contoso.crm.dynamics.com",
-        }
-    )
-    credential = CountingCredential("t", 3600)
-    client = DataverseClient.from_settings(settings, http, credential=credential)
-    await client.aclose()
-
-    assert isinstance(client, DataverseClient)
-    assert credential.closed is False  # the caller's credential stays the caller's
-
-
-async def test_token_never_appears_in_errors_or_logs(
-    http: httpx.AsyncClient, sim_server: ServerThread, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.DEBUG)
-    secret = "s3cret-static-token-value"
-    register_secret(secret)  # the suite-wide log scan checks it too
-    wrong = DataverseClient(http, sim_server.url, StaticTokenSource(secret))
-
-    # 401 is retried later by the inbox (the token may have been revoked), so it is transient
-    with pytest.raises(DataverseUnavailableError) as unauthorized:
-        await upsert(wrong)
-
-    assert "401" in str(unauthorized.value)
-    for text in (
-        str(unauthorized.value),
-        repr(unauthorized.value),
-        caplog.text,
-        repr(wrong._tokens),
-    ):
-        assert secret not in text
-
-
-async def test_token_echoed_by_the_server_is_redacted(http: httpx.AsyncClient) -> None:
-    secret = "echoed-token-value-42"
-    register_secret(secret)
-
-    async def echo(request: Request) -> JSONResponse:
-        authorization = request.headers.get("authorization", "")
-        error = {"code": "0x80040220", "message": f"Principal with {authorization} lacks a role"}
-        return JSONResponse({"error": error}, status_code=403)
-
-    echo_app = Starlette(routes=[Route("/api/data/v9.2/{path:path}", echo, methods=["PATCH"])])
-    with serve(echo_app) as server:
-        client = DataverseClient(http, server.url, StaticTokenSource(secret))
-        with pytest.raises(DataversePermanentError) as caught:
-            await upsert(client)
-
-    assert caught.value.upstream_status == 403
-    assert "lacks a role" in str(caught.value)
-    assert "[redacted]" in str(caught.value)
-    assert secret not in str(caught.value)
-    assert secret not in str(caught.value.problem())
-
-
-async def test_one_log_line_per_call(
-    client: DataverseClient, sim_server: ServerThread, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO, logger="shared.adapters.dataverse")
-    fault(sim_server, status=500, count=1)
-
-    await upsert(client)
-
-    lines = [r.getMessage() for r in caplog.records if r.name == "shared.adapters.dataverse"]
-    assert len(lines) == 1
-    assert lines[0].startswith("dataverse PATCH tasks status=204 attempts=2 duration_ms=")
 
 
 # ---- helpers -----------------------------------------------------------------------------------
@@ -539,11 +220,3 @@ def test_activity_id_is_deterministic_per_response() -> None:
 )
 def test_entity_set_names(logical: str, entity_set: str) -> None:
     assert entity_set_for(logical) == entity_set
-
-
-def test_retry_after_parsing() -> None:
-    assert parse_retry_after("7") == 7.0
-    assert parse_retry_after(formatdate(1_000_030, usegmt=True), now=1_000_000) == 30.0
-    assert parse_retry_after("soon") is None
-    assert parse_retry_after(None) is None
-    assert parse_retry_after("-5") == 0.0

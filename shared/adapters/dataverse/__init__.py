@@ -1,0 +1,77 @@
+"""Dataverse (Dynamics 365) Web API adapter: write activities regarding a record.
+
+The bridge writes each survey response as a task (or phone call) regarding an opportunity with
+`PATCH <set>(<id>)`, an upsert. The id is derived from the response id (`activity_id_for`), so a
+retried write updates the same row instead of adding a second one; that is what makes the
+in-call retry and the caller's durable retry safe.
+
+A write can be made conditional on what the caller read (`get_activity` gives the row and its
+`@odata.etag`): `if_match=<etag>` only updates that version of the row, `if_none_match=True`
+only creates it. Dataverse answers 412 when the condition fails, raised as
+`DataverseConflictError`: someone wrote meanwhile; read again and decide again.
+
+Failures come out as three kinds: `DataverseThrottledError` and `DataverseUnavailableError`
+(transient: retry later) and `DataversePermanentError` (retrying will not help), plus the
+conflict above. The adapter retries at most once in-call, briefly, so a webhook answer stays fast.
+
+Modules: `errors` (the error family, answers mapped onto it), `odata` (names, ids, input
+checks), `auth` (token sources), `client` (the calls). Importers use this package's names.
+"""
+
+from shared.adapters.dataverse.auth import AzureIdentityTokenSource, StaticTokenSource, TokenSource
+from shared.adapters.dataverse.client import (
+    DEFAULT_RETRY,
+    DataverseClient,
+    UpsertResult,
+    build_http_client,
+)
+from shared.adapters.dataverse.errors import (
+    DEFAULT_THROTTLE_WAIT,
+    DataverseConflictError,
+    DataverseError,
+    DataverseInputError,
+    DataversePermanentError,
+    DataverseThrottledError,
+    DataverseTransientError,
+    DataverseUnavailableError,
+)
+from shared.adapters.dataverse.odata import (
+    ACTIVITY_NAMESPACE,
+    ACTIVITY_SETS,
+    API_PATH,
+    DEFAULT_SELECT,
+    SUBJECT_MAX_LENGTH,
+    activity_id_for,
+    entity_set_for,
+    regarding_bind_property,
+    truncate_utf16,
+)
+from shared.adapters.retry import parse_retry_after  # the one parser, named here as before
+
+__all__ = [
+    "ACTIVITY_NAMESPACE",
+    "ACTIVITY_SETS",
+    "API_PATH",
+    "DEFAULT_RETRY",
+    "DEFAULT_SELECT",
+    "DEFAULT_THROTTLE_WAIT",
+    "SUBJECT_MAX_LENGTH",
+    "AzureIdentityTokenSource",
+    "DataverseClient",
+    "DataverseConflictError",
+    "DataverseError",
+    "DataverseInputError",
+    "DataversePermanentError",
+    "DataverseThrottledError",
+    "DataverseTransientError",
+    "DataverseUnavailableError",
+    "StaticTokenSource",
+    "TokenSource",
+    "UpsertResult",
+    "activity_id_for",
+    "build_http_client",
+    "entity_set_for",
+    "parse_retry_after",
+    "regarding_bind_property",
+    "truncate_utf16",
+]

@@ -1,0 +1,133 @@
+"""The DataverseError family, and the mapping of a Dataverse error answer onto it.
+
+Three kinds: `DataverseThrottledError` and `DataverseUnavailableError` (transient: retry later),
+`DataversePermanentError` (retrying will not help), plus `DataverseConflictError` (412: read
+again and decide again). Every text here may reach a log line or a problem+json detail, so the
+bearer token and anything token-shaped is masked by `shared.logsafe`.
+"""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from shared.adapters.retry import parse_retry_after
+from shared.errors import BridgeError, UnavailableError, UpstreamError
+from shared.logsafe import excerpt, redact
+
+DEFAULT_THROTTLE_WAIT = 5.0  # when a 429 comes without a usable Retry-After
+
+# `redact` masks `Authorization: Bearer x` and the token value it is given; a bare `Bearer x`
+# of another token (a proxy echoing someone else's request) is masked here as well.
+_BEARER_RE = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+")
+
+
+class DataverseError(BridgeError):
+    """Any failure of a Dataverse call."""
+
+
+class DataverseTransientError(UnavailableError, DataverseError):
+    """Dataverse could not take the write now; the same write may succeed later."""
+
+    slug = "dataverse-unavailable"
+    title = "Dynamics 365 unavailable"
+
+
+class DataverseThrottledError(DataverseTransientError):
+    """429 from service protection limits; wait `retry_after` seconds before the next call."""
+
+    slug = "dataverse-throttled"
+    title = "Dynamics 365 throttled the bridge"
+    retry_after: float
+
+    def __init__(self, retry_after: float, detail: str | None = None) -> None:
+        super().__init__(detail or f"Dataverse throttled the call; retry after {retry_after:g} s.")
+        self.retry_after = retry_after
+
+
+class DataverseUnavailableError(DataverseTransientError):
+    """5xx, timeout or connection failure."""
+
+    def __init__(self, retry_after: float | None = None, detail: str | None = None) -> None:
+        super().__init__(detail or "Dataverse is unavailable.", retry_after)
+
+
+class DataversePermanentError(UpstreamError, DataverseError):
+    """Dataverse refused the call (4xx other than 429); the same call will fail again.
+
+    `status` stays the bridge's own answer (502, from `UpstreamError`); Dataverse's HTTP status
+    is `upstream_status`, its error code `code` and an excerpt of its message `upstream_message`.
+    """
+
+    slug = "dataverse-rejected"
+    title = "Dynamics 365 rejected the write"
+
+    def __init__(self, upstream_status: int | None, code: str | None, message: str) -> None:
+        prefix = f"Dataverse answered {upstream_status}" if upstream_status else "Dataverse call"
+        super().__init__(f"{prefix} ({code or 'no code'}): {message}")
+        self.upstream_status = upstream_status
+        self.code = code
+        self.upstream_message = message
+
+
+class DataverseConflictError(DataverseTransientError):
+    """412: the condition of a conditional write failed (the row changed, or already exists).
+
+    Not retried in-call: the caller must read the row again and decide again; when it gives up,
+    it retries later like any transient failure (hence the `dataverse-unavailable` slug).
+    """
+
+    def __init__(self, code: str | None, message: str) -> None:
+        super().__init__(f"Dataverse answered 412 ({code or 'no code'}): {message}")
+        self.upstream_status = 412
+        self.code = code
+        self.upstream_message = message
+
+
+class DataverseInputError(DataversePermanentError, ValueError):
+    """The call was refused before any request: a bad entity set, entity name, id or field."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(None, "invalid-input", message)
+
+
+def error_from_response(response: httpx.Response, token: str, now: float) -> DataverseError:
+    """The typed error for a non-success answer; `token` (the one sent) never appears in it.
+
+    `now` (epoch seconds, the client's clock) reads a Retry-After given as an HTTP date.
+    """
+    status = response.status_code
+    retry_after = parse_retry_after(response.headers.get("Retry-After"), now=now)
+    if status == 429:
+        return DataverseThrottledError(
+            DEFAULT_THROTTLE_WAIT if retry_after is None else retry_after
+        )
+    code, message = _error_body(response, token)
+    if status == 412:
+        return DataverseConflictError(code, message)
+    if status >= 500 or status == 401:
+        # 401: the token may have been revoked or rotated; the cached one is dropped and
+        # the inbox retries (bounded by INBOX_MAX_ATTEMPTS) rather than giving up at once.
+        return DataverseUnavailableError(
+            retry_after, f"Dataverse answered {status} ({code or 'no code'}): {message}"
+        )
+    return DataversePermanentError(status, code, message)
+
+
+def _error_body(response: httpx.Response, token: str) -> tuple[str | None, str]:
+    """Code and redacted message excerpt of an OData error body (or of whatever came instead)."""
+    try:
+        error = response.json().get("error", {})
+        code, message = error.get("code"), error.get("message")
+    except (ValueError, AttributeError):
+        code, message = None, None
+    if not isinstance(message, str):
+        message = response.text or response.reason_phrase
+    # A misbehaving proxy or service could echo the request; keep the token out regardless.
+    masked_code = redact(_mask_bearer(code), [token]) if isinstance(code, str) and code else None
+    return masked_code, excerpt(_mask_bearer(message), [token])
+
+
+def _mask_bearer(text: str) -> str:
+    return _BEARER_RE.sub(r"\1***", text)
