@@ -14,11 +14,12 @@ hand here is the part of NCRONTAB that croniter does not have, or reads differen
 - ``%SETTING%`` placeholders, resolved from app settings (croniter knows nothing of them);
 - the grammar check, which turns each field into plain numbers before croniter sees it. It
   exists because croniter's grammar is wider than NCRONTAB's (5 or 7 fields, ``L``, ``W``,
-  ``#``, ``?``, ``H``, 7 = Sunday, wrap-around ranges such as ``10-5``) and would accept
-  schedules the Functions host refuses; because croniter only knows three-letter names,
-  where NCrontab takes any prefix; because croniter reads an equal range ``5-5`` as the whole
-  cycle, where NCrontab reads the one value; and because croniter's errors do not say which
-  field is wrong. A backwards range is refused (NCrontab would silently swap its ends).
+  ``#``, ``?``, ``H``, 7 = Sunday) and would accept schedules the Functions host refuses;
+  because croniter only knows three-letter names, where NCrontab takes any prefix; because
+  croniter reads an equal range ``5-5`` as the whole cycle, where NCrontab reads the one
+  value, and wraps a backwards range ``10-5`` around, where NCrontab swaps its ends; and
+  because croniter's errors do not say which field is wrong. A backwards range and a step of
+  0 (NCrontab: a step of 1) are refused here: both are more likely slips than intent.
 
 The timer runner's own rules (no overlapping runs, past due) live in devtools.host.timers.
 TimeSpan schedules (``hh:mm:ss``) are not supported, as before: they only exist on App Service
@@ -93,7 +94,7 @@ class Schedule:
     days: tuple[int, ...]
     months: tuple[int, ...]
     days_of_week: tuple[int, ...]
-    numeric: str = field(default="", repr=False)  # the numbers-only form croniter reads
+    numeric: str = field(repr=False)  # the numbers-only form croniter reads
 
     def matches(self, moment: datetime) -> bool:
         return bool(
