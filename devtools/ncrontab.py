@@ -1,4 +1,4 @@
-"""NCRONTAB schedules as the Azure Functions timer trigger reads them.
+"""NCRONTAB schedules as the Azure Functions timer trigger reads them, evaluated by croniter.
 
 Six fields, seconds first: ``{second} {minute} {hour} {day} {month} {day-of-week}``. Each field is
 ``*``, a value, a range ``a-b``, a list ``a,b,c`` or a step (``*/n``, ``a-b/n``, ``a/n`` = from
@@ -6,20 +6,37 @@ Six fields, seconds first: ``{second} {minute} {hour} {day} {month} {day-of-week
 take English names, case-insensitive; as in NCrontab (the library the Functions host uses) any
 prefix of the full name works and the first match wins: ``Jan``, ``January``, ``mon``, and
 ``M`` is March, ``T`` Tuesday. Also as in NCrontab, day-of-month and day-of-week must BOTH
-match, unlike Vixie cron's "either".
+match, unlike Vixie cron's "either" (croniter's ``day_or=False``).
 
-Times are UTC: the Functions host evaluates schedules in UTC unless WEBSITE_TIME_ZONE is set,
-which the local host does not emulate. Pure module: no I/O, no clock, no environment access.
+croniter expands the fields, finds occurrences and matches instants. What is still written by
+hand here is the part of NCRONTAB that croniter does not have, or reads differently:
+
+- ``%SETTING%`` placeholders, resolved from app settings (croniter knows nothing of them);
+- the grammar check, which turns each field into plain numbers before croniter sees it. It
+  exists because croniter's grammar is wider than NCRONTAB's (5 or 7 fields, ``L``, ``W``,
+  ``#``, ``?``, ``H``, 7 = Sunday) and would accept schedules the Functions host refuses;
+  because croniter only knows three-letter names, where NCrontab takes any prefix; because
+  croniter reads an equal range ``5-5`` as the whole cycle, where NCrontab reads the one
+  value, and wraps a backwards range ``10-5`` around, where NCrontab swaps its ends; and
+  because croniter's errors do not say which field is wrong. A backwards range and a step of
+  0 (NCrontab: a step of 1) are refused here: both are more likely slips than intent.
+
+The timer runner's own rules (no overlapping runs, past due) live in devtools.host.timers.
+TimeSpan schedules (``hh:mm:ss``) are not supported, as before: they only exist on App Service
+plans. Times are UTC: the Functions host evaluates schedules in UTC unless WEBSITE_TIME_ZONE is
+set, which the local host does not emulate. Pure module: no I/O, no clock, no environment access.
 """
 
 from __future__ import annotations
 
-import calendar
 import re
-from bisect import bisect_left
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+# croniter ships no type hints (types-croniter is not installed); every use is wrapped below.
+from croniter import CroniterError, croniter  # type: ignore[import-untyped]
 
 __all__ = ["Schedule", "parse", "resolve_placeholders"]
 
@@ -56,12 +73,14 @@ _FIELDS = (
     _FieldSpec("month", 1, 12, _MONTH_NAMES),
     _FieldSpec("day-of-week", 0, 6, _DAY_NAMES),
 )
+# croniter.expand() with second_at_beginning=True lists the seconds last.
+_EXPANDED_ORDER = (5, 0, 1, 2, 3, 4)
 
 _PLACEHOLDER_RE = re.compile(r"%([^%\s]+)%")
 
-# A schedule that can match at all matches within 28 years (the weekday/leap-year cycle);
-# searching further only happens for a bug, so stop rather than loop for ever.
-_SEARCH_YEARS = 30
+# Any fixed instant will do to ask croniter whether a schedule can fire at all: a schedule
+# that can, does within 28 years (the weekday/leap-year cycle) and croniter looks 50 ahead.
+_SATISFIABLE_FROM = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -75,51 +94,22 @@ class Schedule:
     days: tuple[int, ...]
     months: tuple[int, ...]
     days_of_week: tuple[int, ...]
+    numeric: str = field(repr=False)  # the numbers-only form croniter reads
 
     def matches(self, moment: datetime) -> bool:
-        t = _as_utc(moment)
-        return (
-            t.second in self.seconds
-            and t.minute in self.minutes
-            and t.hour in self.hours
-            and t.day in self.days
-            and t.month in self.months
-            and _cron_weekday(t) in self.days_of_week
+        return bool(
+            croniter.match(self.numeric, _as_utc(moment), day_or=False, second_at_beginning=True)
         )
 
     def next_after(self, moment: datetime) -> datetime:
         """The first occurrence strictly after `moment` (naive = UTC), as an aware UTC datetime."""
-        t = _as_utc(moment).replace(microsecond=0) + timedelta(seconds=1)
-        last_year = t.year + _SEARCH_YEARS
-        while t.year <= last_year:
-            if t.month not in self.months:
-                month = _next_value(self.months, t.month)
-                if month is None:
-                    t = datetime(t.year + 1, self.months[0], 1, tzinfo=UTC)
-                else:
-                    t = datetime(t.year, month, 1, tzinfo=UTC)
-                continue
-            if t.day not in self.days or _cron_weekday(t) not in self.days_of_week:
-                t = _start_of_day(t) + timedelta(days=1)
-                continue
-            hour = _next_value(self.hours, t.hour)
-            if hour is None:
-                t = _start_of_day(t) + timedelta(days=1)
-                continue
-            if hour != t.hour:
-                t = t.replace(hour=hour, minute=0, second=0)
-            minute = _next_value(self.minutes, t.minute)
-            if minute is None:
-                t = t.replace(minute=0, second=0) + timedelta(hours=1)
-                continue
-            if minute != t.minute:
-                t = t.replace(minute=minute, second=0)
-            second = _next_value(self.seconds, t.second)
-            if second is None:
-                t = t.replace(second=0) + timedelta(minutes=1)
-                continue
-            return t.replace(second=second)
-        raise ValueError(f"schedule {self.expression!r} has no occurrence after {moment}")
+        try:
+            found = _cron(self.numeric, _as_utc(moment)).get_next(datetime)
+        except CroniterError:
+            raise ValueError(
+                f"schedule {self.expression!r} has no occurrence after {moment}"
+            ) from None
+        return cast(datetime, found).astimezone(UTC)
 
 
 def parse(expression: str) -> Schedule:
@@ -136,12 +126,23 @@ def parse(expression: str) -> Schedule:
             f"schedule {expression!r} has {len(tokens)} field(s); an Azure Functions NCRONTAB "
             "expression needs exactly 6: {second} {minute} {hour} {day} {month} {day-of-week}"
         )
-    values = [
-        _parse_field(spec, token, expression) for spec, token in zip(_FIELDS, tokens, strict=True)
-    ]
-    schedule = Schedule(expression, *values)
-    _check_satisfiable(schedule)
-    return schedule
+    numeric = " ".join(
+        _numeric_field(spec, token, expression) for spec, token in zip(_FIELDS, tokens, strict=True)
+    )
+    try:
+        expanded: list[list[Any]] = croniter.expand(numeric, second_at_beginning=True)[0]
+        _cron(numeric, _SATISFIABLE_FROM).get_next(datetime)
+    except CroniterError:
+        # The fields are checked above, so what is left is a day that no month has.
+        raise ValueError(
+            f"schedule {expression!r} never fires: none of the days exists in any of the months"
+        ) from None
+    seconds, minutes, hours, days, months, days_of_week = (
+        _values(spec, expanded[i]) for spec, i in zip(_FIELDS, _EXPANDED_ORDER, strict=True)
+    )
+    return Schedule(
+        expression, seconds, minutes, hours, days, months, days_of_week, numeric=numeric
+    )
 
 
 def resolve_placeholders(
@@ -169,35 +170,46 @@ def resolve_placeholders(
     return _PLACEHOLDER_RE.sub(value_of, expression)
 
 
-def _parse_field(spec: _FieldSpec, token: str, expression: str) -> tuple[int, ...]:
+def _cron(numeric: str, start: datetime) -> Any:
+    return croniter(numeric, start, second_at_beginning=True, day_or=False)
+
+
+def _values(spec: _FieldSpec, expanded: list[Any]) -> tuple[int, ...]:
+    if expanded == ["*"]:
+        return tuple(range(spec.low, spec.high + 1))
+    return tuple(sorted(int(value) for value in expanded))
+
+
+def _numeric_field(spec: _FieldSpec, token: str, expression: str) -> str:
     where = f"{spec.name} field {token!r} of schedule {expression!r}"
-    allowed: set[int] = set()
+    parts = []
     for part in token.split(","):
         if not part:
             raise ValueError(f"{where} has an empty list item")
-        allowed.update(_parse_part(spec, part, where))
-    return tuple(sorted(allowed))
+        parts.append(_numeric_part(spec, part, where))
+    return ",".join(parts)
 
 
-def _parse_part(spec: _FieldSpec, part: str, where: str) -> range:
+def _numeric_part(spec: _FieldSpec, part: str, where: str) -> str:
     base, slash, step_text = part.partition("/")
-    step = 1
+    step = ""
     if slash:
         if not _is_number(step_text) or int(step_text) == 0:
             raise ValueError(f"{where}: step {step_text!r} must be a whole number of at least 1")
-        step = int(step_text)
+        step = f"/{int(step_text)}"
     if base == "*":
-        return range(spec.low, spec.high + 1, step)
+        return "*" + step
     first_text, dash, last_text = base.partition("-")
     first = _parse_value(spec, first_text, where)
-    if dash:
-        last = _parse_value(spec, last_text, where)
-        if last < first:
-            raise ValueError(f"{where}: range {base!r} runs backwards")
-    else:
-        # "a/n" means every n-th value from a to the field's maximum (NCrontab's reading).
-        last = spec.high if slash else first
-    return range(first, last + 1, step)
+    if not dash:
+        # "a/n" means every n-th value from a to the field's maximum; croniter reads it so too.
+        return f"{first}{step}"
+    last = _parse_value(spec, last_text, where)
+    if last < first:
+        raise ValueError(f"{where}: range {base!r} runs backwards")
+    if last == first:
+        return str(first)  # one value; croniter would read "a-a" as the whole cycle
+    return f"{first}-{last}{step}"
 
 
 def _parse_value(spec: _FieldSpec, text: str, where: str) -> int:
@@ -224,29 +236,6 @@ def _parse_value(spec: _FieldSpec, text: str, where: str) -> int:
 
 def _is_number(text: str) -> bool:
     return text.isascii() and text.isdigit()  # str.isdigit alone accepts "²" and friends
-
-
-def _check_satisfiable(schedule: Schedule) -> None:
-    # Day 31 in a 30-day month etc. can never fire; leap years give February 29 days.
-    longest = {month: calendar.monthrange(2000, month)[1] for month in range(1, 13)}
-    if not any(day <= longest[m] for m in schedule.months for day in schedule.days):
-        raise ValueError(
-            f"schedule {schedule.expression!r} never fires: none of the days exists "
-            "in any of the months"
-        )
-
-
-def _next_value(values: tuple[int, ...], current: int) -> int | None:
-    index = bisect_left(values, current)
-    return values[index] if index < len(values) else None
-
-
-def _start_of_day(t: datetime) -> datetime:
-    return t.replace(hour=0, minute=0, second=0)
-
-
-def _cron_weekday(t: datetime) -> int:
-    return (t.weekday() + 1) % 7  # Python: Monday = 0; cron: Sunday = 0
 
 
 def _as_utc(moment: datetime) -> datetime:

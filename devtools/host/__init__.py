@@ -11,6 +11,7 @@ to run a non-HTTP function now. Like Core Tools it does not check function keys;
 
 from devtools.host.cli import load_app, main
 from devtools.host.errors import HostError
+from devtools.host.http_functions import to_starlette_response
 from devtools.host.indexing import (
     IndexedApp,
     IndexedFunction,
@@ -19,7 +20,7 @@ from devtools.host.indexing import (
     index_app,
     index_functions,
 )
-from devtools.host.runtime import FunctionHost, create_host_app, to_starlette_response
+from devtools.host.runtime import FunctionHost, create_host_app
 from devtools.host.settings import LocalSettings, load_local_settings, read_route_prefix
 
 __all__ = [

@@ -16,8 +16,10 @@ from typing import Any
 
 import azure.functions as func
 
-# Seconds the async tick timer runs: long enough that an every-second schedule would overlap.
-TICK_SECONDS = 1.2
+# The longest slow_timer waits for a test to let it finish.
+MAX_WAIT_SECONDS = 5.0
+# tick_timer may wait longer: a test holds it through a whole server shutdown.
+TICK_WAIT_SECONDS = 30.0
 
 
 class Recorder:
@@ -28,6 +30,7 @@ class Recorder:
         self.max_active: Counter[str] = Counter()
         self.seen: list[dict[str, Any]] = []
         self.release = threading.Event()  # lets slow_timer finish
+        self.tick_permits = threading.Semaphore(0)  # each release lets one tick_timer run end
 
     def reset(self) -> None:
         with self._lock:
@@ -36,6 +39,12 @@ class Recorder:
             self.max_active.clear()
             self.seen.clear()
         self.release = threading.Event()
+        self.tick_permits = threading.Semaphore(0)
+
+    def release_all(self) -> None:
+        """Never leave a function waiting after a test."""
+        self.release.set()
+        self.tick_permits.release(100)
 
     def enter(self, name: str, **details: Any) -> None:
         with self._lock:
@@ -130,7 +139,7 @@ def slow_timer(timer: func.TimerRequest) -> None:
     """Sync (thread pool); runs until the test sets `recorder.release` (at most 5 s)."""
     recorder.enter("slow_timer", past_due=timer.past_due, request_type=type(timer).__name__)
     try:
-        recorder.release.wait(5)
+        recorder.release.wait(MAX_WAIT_SECONDS)
     finally:
         recorder.leave("slow_timer")
 
@@ -141,7 +150,10 @@ async def tick_timer(tick: func.TimerRequest, context: func.Context) -> None:
     status = getattr(tick, "schedule_status", None)
     recorder.enter("tick_timer", function_name=context.function_name, status=status)
     try:
-        await asyncio.sleep(TICK_SECONDS)
+        # Async, on the event loop: wait for the test's permit in a thread, not on the loop
+        # (the schedule that must see this run as still running shares the loop).
+        permits = recorder.tick_permits
+        await asyncio.to_thread(permits.acquire, True, TICK_WAIT_SECONDS)
     finally:
         recorder.leave("tick_timer")
 

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -74,10 +73,9 @@ def test_serves_with_settings_logs_invocations_and_exits_0_on_sigterm(tmp_path: 
             "SAMPLE_FROM_FILE": "from-the-file",
             "SAMPLE_OVERRIDDEN": "environment-wins",
         }
-        started = time.monotonic()
         process.send_signal(signal.SIGTERM)
+        # The timeout only keeps a hung host from hanging the test; how fast is not a claim.
         assert process.wait(timeout=10) == 0
-        assert time.monotonic() - started < 5
     finally:
         if process.poll() is None:
             process.kill()

@@ -74,6 +74,44 @@ def test_parsed_fields() -> None:
 
 
 @pytest.mark.parametrize(
+    ("expression", "field", "values"),
+    [
+        # An equal range is its one value in NCrontab; croniter alone reads it as every value.
+        ("5-5 * * * * *", "seconds", (5,)),
+        ("0 0 0 * Jan-January *", "months", (1,)),
+        ("0 0 0 * * Sun-Sun", "days_of_week", (0,)),
+        ("0 7-7/3 * * * *", "minutes", (7,)),
+        # "a/n" at the field's maximum is that value alone.
+        ("0 59/15 * * * *", "minutes", (59,)),
+        # Steps larger than the field, and zero-padded numbers.
+        ("*/100 * * * * *", "seconds", (0,)),
+        ("0 05 * * * *", "minutes", (5,)),
+        ("0 0 0 * * 1/2", "days_of_week", (1, 3, 5)),
+    ],
+)
+def test_field_values_as_ncrontab_reads_them(
+    expression: str, field: str, values: tuple[int, ...]
+) -> None:
+    schedule = ncrontab.parse(expression)
+    assert getattr(schedule, field) == values
+
+
+def test_an_equal_range_fires_once_per_cycle_not_every_time() -> None:
+    schedule = ncrontab.parse("5-5 * * * * *")
+    assert schedule.next_after(at("2024-05-01T10:00:05")) == at("2024-05-01T10:01:05")
+    assert not schedule.matches(at("2024-05-01T10:00:06"))
+
+
+def test_matches_only_the_instants_of_the_schedule() -> None:
+    friday_13th = ncrontab.parse("0 0 12 13 * Fri")
+    assert friday_13th.matches(at("2024-09-13T12:00:00"))
+    assert friday_13th.matches(datetime(2024, 9, 13, 12, 0, 0))  # naive = UTC
+    assert not friday_13th.matches(at("2024-10-13T12:00:00"))  # a Sunday: both must match
+    assert not friday_13th.matches(at("2024-09-13T12:00:01"))
+    assert not friday_13th.matches(at("2024-09-13T11:59:59"))
+
+
+@pytest.mark.parametrize(
     ("expression", "message"),
     [
         ("0 */5 * * *", "has 5 field(s)"),
@@ -95,6 +133,13 @@ def test_parsed_fields() -> None:
         ("-1 * * * * *", "is not a number"),
         ("0 0 0 31 2 *", "never fires"),
         ("0 0 0 * * * %X%", "placeholder"),
+        # croniter's extensions that NCRONTAB does not have
+        ("0 0 0 L * *", "'L' is not a number 1-31"),
+        ("0 0 0 ? * *", "'?' is not a number 1-31"),
+        ("0 0 0 15W * *", "'15W' is not a number 1-31"),
+        ("0 0 0 * * 1#2", "'1#2' is neither a number 0-6"),
+        ("H * * * * *", "'H' is not a number 0-59"),
+        ("0 0 0 1 1 * 2030", "has 7 field(s)"),  # no year field
     ],
 )
 def test_invalid_expressions_name_the_problem(expression: str, message: str) -> None:

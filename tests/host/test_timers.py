@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -26,7 +27,7 @@ def schedules(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("KAIZALA_RENEW_SCHEDULE", raising=False)  # use the settings default
     recorder.reset()
     yield
-    recorder.release.set()  # never leave a worker thread waiting
+    recorder.release_all()  # never leave a worker thread waiting
 
 
 @pytest.fixture
@@ -91,21 +92,33 @@ def test_admin_invoke_refuses_unknown_http_and_malformed(
 def test_timer_fires_on_schedule_without_overlap_and_stops_with_the_server(
     monkeypatch: pytest.MonkeyPatch, host_log: pytest.LogCaptureFixture
 ) -> None:
-    # Every second, but each run takes 1.5 s: the second after a start must be skipped.
+    # Every second, and each run lasts until the test grants it a permit: the occurrences
+    # while a run is held must be skipped, however slow the machine is.
     monkeypatch.setenv("SAMPLE_TICK_SCHEDULE", "* * * * * *")
-    host_app = create_host_app(sample_app.build_app(), base_dir=HERE, shutdown_grace=3.0)
+    host_app = create_host_app(sample_app.build_app(), base_dir=HERE, shutdown_grace=30.0)
     server = ServerThread(host_app).start()
     try:
-        wait_for(lambda: recorder.calls["tick_timer"] >= 2, timeout=6, what="two ticks")
+        wait_for(lambda: recorder.active["tick_timer"] == 1, what="the first tick")
+        skipped = "function=tick_timer trigger=timer skipped"
+        wait_for(lambda: bool(lines(host_log, skipped)), what="a tick skipped while one runs")
+        assert recorder.calls["tick_timer"] == 1
+        recorder.tick_permits.release()
+        wait_for(lambda: bool(lines(host_log, "function=tick_timer trigger=timer ok")))
+        wait_for(lambda: recorder.calls["tick_timer"] == 2, what="the next tick")
         assert recorder.max_active["tick_timer"] == 1
-        assert lines(host_log, "function=tick_timer trigger=timer skipped")
-        assert lines(host_log, "function=tick_timer trigger=timer ok")
         first = recorder.seen[[s["name"] for s in recorder.seen].index("tick_timer")]
         assert first["function_name"] == "tick_timer"
         assert set(first["status"]) >= {"Next", "LastUpdated"}
         # runOnStartup, and its %KAIZALA_RENEW_SCHEDULE% fell back to the settings default.
         assert recorder.calls["startup_timer"] == 1
         assert recorder.calls["slow_timer"] == 0
+        # Shut down while the second tick is held; let it finish only once the host waits.
+        server.server.should_exit = True
+        wait_for(
+            lambda: bool(lines(host_log, "waiting up to 30.0s for 1 running invocation(s)")),
+            what="the shutdown to wait for the running tick",
+        )
+        recorder.tick_permits.release()
     finally:
         server.stop()
     assert not server.thread.is_alive()
@@ -117,7 +130,26 @@ def test_timer_fires_on_schedule_without_overlap_and_stops_with_the_server(
     assert len(after) == 1
     assert after[0].startswith("function=tick_timer trigger=timer ok ")
     assert not [m for m in messages if " cancelled " in m]
+    assert recorder.calls["tick_timer"] == 2
     assert recorder.active["tick_timer"] == 0
+
+
+def test_timer_requests_carry_the_injected_clock(host_log: pytest.LogCaptureFixture) -> None:
+    # The schedule status is read from the host's clock, not from the machine's.
+    instant = datetime(2031, 3, 4, 5, 6, 7, tzinfo=UTC)
+    host_app = create_host_app(
+        sample_app.build_app(), base_dir=HERE, timers=False, clock=instant.timestamp
+    )
+    recorder.tick_permits.release(2)
+    with serve(host_app) as server, httpx.Client(base_url=server.url, timeout=5.0) as client:
+        done = "function=tick_timer trigger=admin ok"
+        assert client.post("/admin/functions/tick_timer", json={}).status_code == 202
+        wait_for(lambda: len(lines(host_log, done)) == 1, what="the first run")
+        assert client.post("/admin/functions/tick_timer", json={}).status_code == 202
+        wait_for(lambda: len(lines(host_log, done)) == 2, what="the second run")
+    first, second = (s["status"] for s in recorder.seen if s["name"] == "tick_timer")
+    assert first == {"LastUpdated": instant.isoformat()}
+    assert second == {"LastUpdated": instant.isoformat(), "Last": instant.isoformat()}
 
 
 def test_unresolved_or_invalid_schedule_fails_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
