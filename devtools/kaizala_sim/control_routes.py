@@ -1,18 +1,22 @@
-"""The control API under /_sim/: not part of Kaizala, no auth; for tests and demos."""
+"""The control API under /_sim/: not part of Kaizala, no auth; for tests and demos.
+
+This module holds the operator's levers (reset, config, faults, endpoint moves, deliveries,
+portal tokens and connectors, the clock) and the route table; control_inspect.py answers what
+the simulator saw and control_respond.py acts as the members in the app.
+"""
 
 from __future__ import annotations
 
-import random
 import secrets
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from devtools.kaizala_sim import domain, tokens, views
+from devtools.kaizala_sim import control_inspect, control_respond, tokens
+from devtools.kaizala_sim.checks import is_number
 from devtools.kaizala_sim.errors import bad_request, get_ci, not_found, read_json_object
-from devtools.kaizala_sim.models import Action, Connector, Question
+from devtools.kaizala_sim.models import Connector
 from devtools.kaizala_sim.platform_common import base_url, sim_of
 from devtools.kaizala_sim.simulator import Redirect, Simulator
 from devtools.kaizala_sim.state import (
@@ -22,118 +26,8 @@ from devtools.kaizala_sim.state import (
     check_mobile,
     new_id,
 )
-from devtools.kaizala_sim.validation import is_number, location, normalize_answers
 
 MAX_WAIT_SECONDS = 120.0
-MAX_RANDOM_RESPONSES = 1000
-
-
-async def get_state(request: Request) -> JSONResponse:
-    sim = sim_of(request)
-    state = sim.state
-    now = sim.now()
-    groups = []
-    for g in state.groups.values():
-        groups.append(
-            {
-                **views.group_summary(state, g),
-                "members": views.members_view(state, g)["members"],
-                "subGroups": list(g.subgroups),
-                "parentGroups": list(g.parents),
-                "subscribers": [s.mobile for s in g.subscribers.values()],
-                "messages": [
-                    {"referenceId": m.reference_id, "sender": m.sender, "text": m.text}
-                    for m in g.messages
-                ],
-            }
-        )
-    return JSONResponse(
-        {
-            "endpoint": {
-                "name": state.endpoint_name,
-                "url": f"{base_url(request)}ep/{state.endpoint_name}/",
-                "history": list(state.endpoint_names),
-            },
-            "connectors": [
-                {"applicationId": c.application_id, "name": c.name, "tenantId": c.tenant_id}
-                for c in state.connectors.values()
-            ],
-            "users": [
-                {
-                    "mobileNumber": u.mobile,
-                    "userId": u.user_id,
-                    "name": u.name,
-                    "isProvisioned": u.provisioned,
-                }
-                for u in state.users.values()
-            ],
-            "groups": groups,
-            "actions": [
-                {
-                    **views.action_details(state, a, with_responses=True),
-                    "body": a.body,
-                    "reminders": a.reminders,
-                }
-                for a in state.actions.values()
-            ],
-            "webhooks": [
-                {
-                    **views.webhook_view(h),
-                    "callBackContext": h.callback_context,
-                    "hasCallBackToken": bool(h.callback_token),
-                    "failures": h.failures,
-                    "applicationId": h.application_id,
-                }
-                for h in state.webhooks.values()
-            ],
-            "media": [
-                {
-                    "mediaId": m.media_id,
-                    "fileName": m.file_name,
-                    "contentType": m.content_type,
-                    "size": len(m.data),
-                    "url": m.url,
-                }
-                for m in state.media.values()
-            ],
-            "tokens": {
-                "refreshTokensValid": sum(
-                    1 for t in state.refresh_tokens.values() if not t.revoked and t.expires_at > now
-                ),
-                "accessTokensValid": sum(
-                    1 for t in state.access_tokens.values() if t.expires_at > now
-                ),
-            },
-            "faults": sim.faults.public(),
-            "pendingRedirects": sum(r.remaining for r in sim.redirects),
-            "clockOffsetSeconds": sim.clock_offset,
-        }
-    )
-
-
-async def get_calls(request: Request) -> JSONResponse:
-    sim = sim_of(request)
-    since = _float_param(request.query_params.get("since"), "since")
-    since_seq = _float_param(request.query_params.get("sinceSeq"), "sinceSeq")
-    calls = [
-        c
-        for c in sim.calls
-        if (since is None or c["ts"] > since) and (since_seq is None or c["seq"] > since_seq)
-    ]
-    return JSONResponse({"calls": calls})
-
-
-def _float_param(raw: str | None, name: str) -> float | None:
-    if raw is None or raw == "":
-        return None
-    try:
-        return float(raw)
-    except ValueError:
-        raise bad_request(f"{name} must be a number") from None
-
-
-async def get_stats(request: Request) -> JSONResponse:
-    return JSONResponse(sim_of(request).stats())
 
 
 async def reset(request: Request) -> JSONResponse:
@@ -149,132 +43,6 @@ async def last_pin(request: Request) -> JSONResponse:
     if pin is None:
         raise not_found(f"PIN for {number}")
     return JSONResponse({"mobileNumber": number, "pin": pin})
-
-
-def _action(sim: Simulator, action_id: str) -> Action:
-    action = sim.state.actions.get(action_id)
-    if action is None:
-        raise not_found(f"action {action_id}")
-    return action
-
-
-def _duplicates(body: dict[str, Any]) -> int | None:
-    value = get_ci(body, "duplicates")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
-        raise bad_request("duplicates must be a whole number from 0 to 100")
-    return value
-
-
-async def respond(request: Request) -> JSONResponse:
-    """A group member answers an action, as if from the Kaizala app."""
-    sim = sim_of(request)
-    action = _action(sim, request.path_params["actionId"])
-    body = await read_json_object(request)
-    responder = check_mobile(get_ci(body, "responder"), "responder")
-    response_id = get_ci(body, "responseId")
-    if response_id is not None and not isinstance(response_id, str):
-        raise bad_request("responseId must be a string")
-    anonymous = get_ci(body, "isAnonymous")
-    if anonymous is not None and not isinstance(anonymous, bool):
-        raise bad_request("isAnonymous must be true or false")
-    duplicates = _duplicates(body)
-    raw_location = get_ci(body, "responseLocation")
-    name = get_ci(body, "responseName")
-    if name is not None and not isinstance(name, str):
-        raise bad_request("responseName must be a string")
-    if action.action_type == "Job":
-        completed = get_ci(body, "isCompleted")
-        if completed is None:
-            completed = True
-        if not isinstance(completed, bool):
-            raise bad_request("isCompleted must be true or false")
-        response, event_id = domain.record_response(
-            sim,
-            action,
-            responder,
-            is_completed=completed,
-            response_id=response_id,
-            duplicates=duplicates,
-        )
-    else:
-        answers, titles = normalize_answers(sim.state, action, get_ci(body, "answers"), "answers")
-        response, event_id = domain.record_response(
-            sim,
-            action,
-            responder,
-            answers=answers,
-            titles=titles,
-            response_id=response_id,
-            anonymous=anonymous,
-            name=name,
-            location=None if raw_location is None else location(raw_location, "responseLocation"),
-            duplicates=duplicates,
-        )
-    return JSONResponse({"responseId": response.response_id, "eventId": event_id})
-
-
-async def respond_random(request: Request) -> JSONResponse:
-    """Random plausible responses from random members, for demos."""
-    sim = sim_of(request)
-    action = _action(sim, request.path_params["actionId"])
-    body = await read_json_object(request, optional=True)
-    count = get_ci(body, "count")
-    count = 1 if count is None else count
-    if isinstance(count, bool) or not isinstance(count, int):
-        raise bad_request("count must be a whole number")
-    if not 1 <= count <= MAX_RANDOM_RESPONSES:
-        raise bad_request(f"count must be between 1 and {MAX_RANDOM_RESPONSES}")
-    seed = get_ci(body, "seed")
-    rng = random.Random(seed if isinstance(seed, int) else None)
-    group = sim.state.group(action.group_id)
-    people = list(action.body["assignedTo"]) if action.action_type == "Job" else list(group.members)
-    if not people:
-        raise bad_request("the action's group has no one to respond")
-    made = []
-    for _ in range(count):
-        responder = rng.choice(people)
-        if action.action_type == "Job":
-            response, event_id = domain.record_response(
-                sim, action, responder, is_completed=rng.random() < 0.7
-            )
-        else:
-            answers = [_random_answer(sim, q, rng) for q in action.questions] or [
-                rng.choice(("Yes", "No", "Later"))
-            ]
-            response, event_id = domain.record_response(sim, action, responder, answers=answers)
-        made.append(
-            {"responseId": response.response_id, "eventId": event_id, "responder": responder}
-        )
-    return JSONResponse({"responses": made})
-
-
-def _random_answer(sim: Simulator, question: Question, rng: random.Random) -> Any:
-    kind = question.qtype
-    if kind == "SingleOption":
-        return rng.choice(question.options)
-    if kind == "MultiOption":
-        return rng.sample(question.options, rng.randint(1, len(question.options)))
-    if kind == "Numeric":
-        return rng.randint(1, 250_000)
-    if kind in ("Date", "DateTime"):
-        return sim.now_ms() + rng.randint(0, 30 * 86400) * 1000
-    if kind == "Location":
-        return {
-            "latitude": round(rng.uniform(8.0, 30.0), 5),
-            "longitude": round(rng.uniform(70.0, 88.0), 5),
-            "name": f"Site {rng.randint(1, 99)}",
-        }
-    if kind in ("Image", "AttachmentList"):
-        tag = secrets.token_hex(4)
-        return [
-            {
-                "mediaUrl": f"https://example.invalid/att/{tag}.jpg",
-                "mediaFileName": f"IMG_{tag}.jpg",
-            }
-        ]
-    return rng.choice(("Looks promising", "Needs a follow-up call", "Customer asked for a demo"))
 
 
 async def add_fault(request: Request) -> JSONResponse:
@@ -389,19 +157,40 @@ async def advance_clock(request: Request) -> JSONResponse:
     seconds = get_ci(body, "seconds")
     if not is_number(seconds) or seconds < 0:
         raise bad_request("seconds must be a number >= 0")
-    sim.clock_offset += float(seconds)
-    return JSONResponse({"clockOffsetSeconds": sim.clock_offset, "now": sim.now_ms()})
+    sim.clock.advance(float(seconds))
+    return _clock(sim)
+
+
+async def freeze_clock(request: Request) -> JSONResponse:
+    """Stop the clock following real time, so a test steps it exactly with clock/advance."""
+    sim = sim_of(request)
+    sim.clock.freeze()
+    return _clock(sim)
+
+
+async def resume_clock(request: Request) -> JSONResponse:
+    sim = sim_of(request)
+    sim.clock.resume()
+    return _clock(sim)
+
+
+def _clock(sim: Simulator) -> JSONResponse:
+    clock = sim.clock
+    return JSONResponse(
+        {"clockOffsetSeconds": clock.offset, "frozen": clock.frozen, "now": clock.now_ms()}
+    )
 
 
 def routes() -> list[BaseRoute]:
+    inspect, respond = control_inspect, control_respond
     return [
-        Route("/state", get_state, methods=["GET"]),
-        Route("/calls", get_calls, methods=["GET"]),
-        Route("/stats", get_stats, methods=["GET"]),
+        Route("/state", inspect.get_state, methods=["GET"]),
+        Route("/calls", inspect.get_calls, methods=["GET"]),
+        Route("/stats", inspect.get_stats, methods=["GET"]),
         Route("/reset", reset, methods=["POST"]),
         Route("/pin", last_pin, methods=["GET"]),
-        Route("/actions/{actionId}/respond", respond, methods=["POST"]),
-        Route("/actions/{actionId}/respond-random", respond_random, methods=["POST"]),
+        Route("/actions/{actionId}/respond", respond.respond, methods=["POST"]),
+        Route("/actions/{actionId}/respond-random", respond.respond_random, methods=["POST"]),
         Route("/faults", add_fault, methods=["POST"]),
         Route("/faults", list_faults, methods=["GET"]),
         Route("/faults", clear_faults, methods=["DELETE"]),
@@ -414,4 +203,6 @@ def routes() -> list[BaseRoute]:
         Route("/connectors", add_connector, methods=["POST"]),
         Route("/connectors/{applicationId}", delete_connector, methods=["DELETE"]),
         Route("/clock/advance", advance_clock, methods=["POST"]),
+        Route("/clock/freeze", freeze_clock, methods=["POST"]),
+        Route("/clock/resume", resume_clock, methods=["POST"]),
     ]

@@ -12,7 +12,6 @@ import asyncio
 import base64
 import logging
 import secrets
-import time
 from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -235,6 +234,6 @@ class Deliveries:
                 "status": status,
                 "ok": ok,
                 "error": error,
-                "ts": time.time(),
+                "ts": self.sim.clock.real(),
             }
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from devtools.kaizala_sim import events as ev
+from devtools.kaizala_sim.checks import MAX_MEMBERS_PER_CALL
 from devtools.kaizala_sim.errors import bad_request, forbidden, not_found
 from devtools.kaizala_sim.events import Event
 from devtools.kaizala_sim.models import (
@@ -20,7 +21,7 @@ from devtools.kaizala_sim.models import (
 )
 from devtools.kaizala_sim.simulator import Simulator
 from devtools.kaizala_sim.state import new_id
-from devtools.kaizala_sim.validation import MAX_MEMBERS_PER_CALL, ParsedAction
+from devtools.kaizala_sim.validation import ParsedAction
 
 GROUP_TYPES = ("Group", "ConnectGroup")
 NO_RESPONSE_TYPES = ("Announcement", *MEDIA_ACTION_TYPES)

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from devtools.kaizala_sim.call_log import BodyCapture
 from devtools.kaizala_sim.errors import error_response
 from devtools.kaizala_sim.simulator import Simulator
 
@@ -23,7 +24,8 @@ _ID_SEGMENT = re.compile(r"/[0-9a-fA-F]{8}-[0-9a-fA-F-]{27,}(?=/|$)")
 
 class CallLog:
     """One log line per request (method, path without query, status): never headers or query
-    strings, which carry tokens and secrets."""
+    strings, which carry tokens and secrets. Kaizala calls (not /_sim) also go to the call log,
+    with what their body held (see call_log.py)."""
 
     def __init__(self, app: ASGIApp, sim: Simulator) -> None:
         self.app = app
@@ -36,19 +38,23 @@ class CallLog:
         method: str = scope["method"]
         path: str = scope["path"]
         status = 500
+        body = None if path.startswith(CONTROL_PREFIX) else BodyCapture(scope, receive)
 
         async def capture(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if body is not None:
+                    await body.drain()  # before answering: the server stops reading after
             await send(message)
 
         try:
-            await self.app(scope, receive, capture)
+            await self.app(scope, receive if body is None else body.receive, capture)
         finally:
             log.info("%s %s %s", method, path, status)
-            if not path.startswith(CONTROL_PREFIX):
-                self.sim.record_call(method, path, route_template(scope, path), status)
+            if body is not None:
+                route = route_template(scope, path)
+                self.sim.record_call(method, path, route, status, body.describe())
 
 
 def route_template(scope: Scope, path: str) -> str:

@@ -11,18 +11,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from devtools.kaizala_sim import domain, multipart, views
+from devtools.kaizala_sim.answers import normalize_answers
+from devtools.kaizala_sim.checks import MAX_MESSAGE_CHARS, location, opt_str
 from devtools.kaizala_sim.errors import ApiError, bad_request, get_ci, not_found, read_json_object
 from devtools.kaizala_sim.models import CUSTOM_ACTION_TYPE, Media
 from devtools.kaizala_sim.platform_common import base_url, caller, sim_of
 from devtools.kaizala_sim.state import new_id
-from devtools.kaizala_sim.validation import (
-    MAX_MESSAGE_CHARS,
-    canonical_action_type,
-    location,
-    normalize_answers,
-    opt_str,
-    parse_action,
-)
+from devtools.kaizala_sim.validation import canonical_action_type, parse_action
 
 DEFAULT_ACTIONS_PAGE = 30
 MAX_ACTIONS_PAGE = 100
@@ -185,8 +180,10 @@ async def upload_media(request: Request) -> JSONResponse:
         raise ApiError(413, "PayloadTooLarge", f"media larger than {limit} bytes")
     try:
         parts = multipart.parse(request.headers.get("content-type", ""), raw)
-    except ValueError as exc:
+    except multipart.NotMultipartError as exc:
         raise ApiError(415, "UnsupportedMediaType", str(exc)) from None
+    except multipart.MalformedMultipartError as exc:
+        raise bad_request(str(exc)) from None
     files = [p for p in parts if p.filename]
     if not files:
         raise bad_request("no file part in the upload (form field FileName)")
@@ -199,7 +196,7 @@ async def upload_media(request: Request) -> JSONResponse:
     url = f"{base_url(request)}media/{media_id}/{quote(file_name, safe='')}"
     descriptor = {"Id": media_id, "Name": file_name, "Size": len(part.data), "Url": url}
     resource = base64.b64encode(json.dumps(descriptor).encode()).decode()
-    media = Media(media_id, resource, file_name, part.content_type, part.data, url)
+    media = Media(media_id, resource, file_name, part.content_type, bytes(part.data), url)
     who.sim.state.media[media_id] = media
     who.sim.state.media_by_resource[resource] = media
     return JSONResponse(

@@ -7,11 +7,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from devtools.kaizala_sim import domain, views
+from devtools.kaizala_sim.checks import MAX_MEMBERS_PER_CALL, mobile_list, opt_str, req_str
 from devtools.kaizala_sim.errors import bad_request, get_ci, read_json_object
 from devtools.kaizala_sim.models import Subscriber
 from devtools.kaizala_sim.platform_common import caller
 from devtools.kaizala_sim.state import new_id
-from devtools.kaizala_sim.validation import MAX_MEMBERS_PER_CALL, mobile_list, opt_str, req_str
 
 MAX_SUBSCRIBERS_PAGE = 50
 

@@ -10,11 +10,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from devtools.kaizala_sim import views
+from devtools.kaizala_sim.checks import is_number, opt_str, req_str
 from devtools.kaizala_sim.errors import ApiError, bad_request, get_ci, read_json_object
 from devtools.kaizala_sim.models import EVENT_TYPES, OBJECT_TYPES, Webhook
 from devtools.kaizala_sim.platform_common import Caller, caller
 from devtools.kaizala_sim.state import new_id
-from devtools.kaizala_sim.validation import is_number, opt_str, req_str
 
 DEFAULT_VALIDITY_SECONDS = 2 * 365 * 86400  # documented default: two years
 

@@ -5,16 +5,18 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from devtools.kaizala_sim.clock import SimClock
 from devtools.kaizala_sim.config import SimConfig
 from devtools.kaizala_sim.delivery import Deliveries
 from devtools.kaizala_sim.faults import Faults
 from devtools.kaizala_sim.state import SimState
 from devtools.kaizala_sim.throttle import Throttle
+
+MAX_CALLS_KEPT = 20000  # the call log keeps the latest calls only
 
 
 @dataclass
@@ -38,31 +40,36 @@ class Redirect:
 
 
 class Simulator:
-    def __init__(self, config: SimConfig) -> None:
+    def __init__(
+        self,
+        config: SimConfig,
+        clock: SimClock | None = None,
+        max_calls_kept: int = MAX_CALLS_KEPT,
+    ) -> None:
         self.startup_config = config.copy()
         self.config = config
-        self.clock_offset = 0.0
+        self.clock = clock or SimClock()
         self.state = SimState.seeded(self.now(), config.seed_sample)
         self.throttle = Throttle()
         self.faults = Faults()
         self.counters = Counters()
-        self.calls: deque[dict[str, Any]] = deque(maxlen=20000)
+        self.calls: deque[dict[str, Any]] = deque(maxlen=max_calls_kept)
         self.call_seq = 0
         self.redirects: list[Redirect] = []
         self.deliveries = Deliveries(self)
 
     def now(self) -> float:
         """Epoch seconds on the simulator's clock (real time plus any `clock/advance`)."""
-        return time.time() + self.clock_offset
+        return self.clock.now()
 
     def now_ms(self) -> int:
-        return int(self.now() * 1000)
+        return self.clock.now_ms()
 
     async def reset(self, keep_config: bool = False) -> None:
         await self.deliveries.cancel_all()
         if not keep_config:
             self.config = self.startup_config.copy()
-        self.clock_offset = 0.0
+        self.clock.reset()
         self.state = SimState.seeded(self.now(), self.config.seed_sample)
         self.throttle = Throttle()
         self.faults = Faults()
@@ -72,7 +79,10 @@ class Simulator:
         self.deliveries.stats = type(self.deliveries.stats)()
         self.deliveries.log.clear()
 
-    def record_call(self, method: str, path: str, route: str, status: int) -> None:
+    def record_call(
+        self, method: str, path: str, route: str, status: int, body: dict[str, Any]
+    ) -> None:
+        """`body` is the call log's description of the request body (see call_log.py)."""
         self.call_seq += 1
         self.calls.append(
             {
@@ -80,7 +90,8 @@ class Simulator:
                 "method": method,
                 "path": path,
                 "status": status,
-                "ts": time.time(),
+                "ts": self.clock.real(),
+                **body,
             }
         )
         self.counters.calls_per_route[f"{method} {route}"] += 1
@@ -95,7 +106,7 @@ class Simulator:
                 "windowSeconds": self.config.throttle_window_seconds,
                 "connectorLimitPerWindow": self.config.connector_limit_per_window,
                 "tenantLimitPerWindow": self.config.tenant_limit_per_window,
-                **self.throttle.snapshot(self.config.throttle_window_seconds),
+                **self.throttle.snapshot(self.config.throttle_window_seconds, self.now()),
             },
             "deliveries": {
                 **self.deliveries.stats.public(),

@@ -8,7 +8,6 @@ window is kept so tests can prove a client never exceeded its budget.
 from __future__ import annotations
 
 import math
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,9 +34,10 @@ class Throttle:
         window: float,
         connector_limit: int,
         tenant_limit: int,
+        now: float,
     ) -> int | None:
-        """None when the call may proceed, else the whole seconds to wait (>= 1)."""
-        now = time.monotonic()
+        """None when the call may proceed, else the whole seconds to wait (>= 1); `now` is the
+        simulator's clock, so a frozen or advanced clock moves the windows too."""
         mine = self._connector_calls.setdefault(application_id, deque())
         tenant = self._tenant_calls.setdefault(tenant_id, deque())
         for calls in (mine, tenant):
@@ -63,8 +63,7 @@ class Throttle:
         )
         return None
 
-    def snapshot(self, window: float) -> dict[str, Any]:
-        now = time.monotonic()
+    def snapshot(self, window: float, now: float) -> dict[str, Any]:
         current = {
             app_id: sum(1 for t in calls if t > now - window)
             for app_id, calls in self._connector_calls.items()

@@ -156,6 +156,7 @@ def throttle(sim: Simulator, connector: Connector) -> None:
         config.throttle_window_seconds,
         config.connector_limit_per_window,
         config.tenant_limit_per_window,
+        sim.now(),
     )
     if wait is not None:
         raise ApiError(

@@ -1,4 +1,4 @@
-"""Validation of action bodies and answers, as documented for each action and question type.
+"""Validation of action bodies, as documented for each action type.
 
 Every problem is a 400 with a message naming the offending field, so a client under test sees
 what it got wrong. Accepted bodies are normalized (canonical key case, defaults filled in).
@@ -6,11 +6,20 @@ what it got wrong. Accepted bodies are normalized (canonical key case, defaults 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from devtools.kaizala_sim.checks import (
+    MAX_MESSAGE_CHARS,
+    is_number,
+    location,
+    mobile_list,
+    opt_bool,
+    opt_str,
+    opt_whole,
+    req_str,
+)
 from devtools.kaizala_sim.errors import bad_request, get_ci
 from devtools.kaizala_sim.models import (
     BUILTIN_ACTION_TYPES,
@@ -19,85 +28,15 @@ from devtools.kaizala_sim.models import (
     OPTION_TYPES,
     PROPERTY_TYPES,
     QUESTION_TYPES,
-    Action,
     Group,
     Media,
     Question,
 )
-from devtools.kaizala_sim.state import SimState, check_mobile
+from devtools.kaizala_sim.state import SimState
 
-MAX_MESSAGE_CHARS = 4000
-MAX_MEMBERS_PER_CALL = 100
 MAX_QUESTIONS = 100
 
 
-# -- primitive checks -----------------------------------------------------------------------------
-def req_str(body: dict[str, Any], key: str, where: str, max_len: int | None = None) -> str:
-    value = get_ci(body, key)
-    if not isinstance(value, str) or not value.strip():
-        raise bad_request(f"{where}.{key} must be a non-empty string")
-    if max_len is not None and len(value) > max_len:
-        raise bad_request(f"{where}.{key} is longer than {max_len} characters")
-    return value
-
-
-def opt_str(body: dict[str, Any], key: str, where: str, default: str = "") -> str:
-    value = get_ci(body, key)
-    if value is None:
-        return default
-    if not isinstance(value, str):
-        raise bad_request(f"{where}.{key} must be a string")
-    return value
-
-
-def opt_bool(body: dict[str, Any], key: str, where: str, default: bool = False) -> bool:
-    value = get_ci(body, key)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise bad_request(f"{where}.{key} must be true or false")
-    return value
-
-
-def opt_whole(body: dict[str, Any], key: str, where: str, default: int, unit: str = "hours") -> int:
-    value = get_ci(body, key)
-    if value is None:
-        return default
-    if not is_number(value) or not float(value).is_integer() or value <= 0:
-        raise bad_request(f"{where}.{key} must be a positive whole number of {unit}")
-    return int(value)
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def mobile_list(value: Any, where: str, *, allow_empty: bool) -> list[str]:
-    if not isinstance(value, list) or (not value and not allow_empty):
-        raise bad_request(f"{where} must be a {'' if allow_empty else 'non-empty '}list of numbers")
-    numbers = [check_mobile(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    return list(dict.fromkeys(numbers))
-
-
-def location(value: Any, where: str, *, name_required: bool = False) -> dict[str, Any]:
-    """A location given as {latitude, longitude, name} or Kaizala's short {lt, lg, n}."""
-    if not isinstance(value, dict):
-        raise bad_request(f"{where} must be an object with latitude and longitude")
-    lat: Any = value.get("latitude", value.get("lt"))
-    lng: Any = value.get("longitude", value.get("lg"))
-    name: Any = value.get("name", value.get("n"))
-    if not is_number(lat) or not -90 <= lat <= 90:
-        raise bad_request(f"{where}.latitude must be a number between -90 and 90")
-    if not is_number(lng) or not -180 <= lng <= 180:
-        raise bad_request(f"{where}.longitude must be a number between -180 and 180")
-    if name is None and not name_required:
-        name = ""
-    if not isinstance(name, str):
-        raise bad_request(f"{where}.name must be a string")
-    return {"latitude": lat, "longitude": lng, "name": name}
-
-
-# -- action bodies --------------------------------------------------------------------------------
 @dataclass
 class ParsedAction:
     action_type: str
@@ -328,94 +267,3 @@ def _custom(body: dict[str, Any]) -> dict[str, Any]:
         parsed.append({"name": name, "type": ptype, "value": value})
     title = next((p["value"] for p in parsed if p["name"].lower() == "title"), "")
     return {"title": title, "properties": parsed}
-
-
-# -- answers --------------------------------------------------------------------------------------
-def normalize_answer(state: SimState, question: Question, value: Any, where: str) -> Any:
-    """One answer in the JSON type the webhook event carries for this question type."""
-    qtype = question.qtype
-    if qtype == "SingleOption":
-        if not isinstance(value, str) or value not in question.options:
-            raise bad_request(f"{where} must be one of the options {question.options}")
-        return value
-    if qtype == "MultiOption":
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not value:
-            raise bad_request(f"{where} must be a non-empty list of options")
-        for item in value:
-            if not isinstance(item, str) or item not in question.options:
-                raise bad_request(f"{where}: {item!r} is not one of {question.options}")
-        if len(set(value)) != len(value):
-            raise bad_request(f"{where} repeats an option")
-        return list(value)
-    if qtype == "Text":
-        if not isinstance(value, str):
-            raise bad_request(f"{where} must be a string")
-        return value
-    if qtype == "Numeric":
-        if not is_number(value):
-            raise bad_request(f"{where} must be a number")
-        return value
-    if qtype in ("Date", "DateTime"):
-        if not is_number(value) or value < 0 or not float(value).is_integer():
-            raise bad_request(f"{where} must be a date as epoch milliseconds")
-        return int(value)
-    if qtype == "Location":
-        return location(value, where)
-    return _media_answer(state, value, where, single=qtype == "Image")
-
-
-def _media_answer(state: SimState, value: Any, where: str, single: bool) -> list[dict[str, str]]:
-    items = value if isinstance(value, list) else [value]
-    if not items or (single and len(items) != 1):
-        raise bad_request(f"{where} must be {'one media item' if single else 'a list of media'}")
-    media: list[dict[str, str]] = []
-    for i, item in enumerate(items):
-        iwhere = f"{where}[{i}]"
-        if isinstance(item, str):
-            found = state.media_for(item, iwhere)
-            media.append({"mediaUrl": found.url, "mediaFileName": found.file_name})
-        elif isinstance(item, dict):
-            media.append(
-                {
-                    "mediaUrl": req_str(item, "mediaUrl", iwhere),
-                    "mediaFileName": opt_str(item, "mediaFileName", iwhere),
-                }
-            )
-        else:
-            raise bad_request(f"{iwhere} must be a mediaResource string or a media object")
-    return media
-
-
-def normalize_answers(
-    state: SimState, action: Action, raw: Any, where: str
-) -> tuple[list[Any], list[str] | None]:
-    """Answers as a list (by question index) or an object {question title: answer}.
-
-    Returns the normalized answers and, for custom actions (whose questions the simulator
-    does not know), the titles to show with them."""
-    if action.questions:
-        if isinstance(raw, dict):
-            by_title = {q.title: q for q in action.questions}
-            unknown = [t for t in raw if t not in by_title]
-            if unknown:
-                raise bad_request(f"{where}: no question titled {unknown[0]!r}")
-            missing = [q.title for q in action.questions if q.title not in raw]
-            if missing:
-                raise bad_request(f"{where}: no answer for question {missing[0]!r}")
-            raw = [raw[q.title] for q in action.questions]
-        if not isinstance(raw, list) or len(raw) != len(action.questions):
-            raise bad_request(
-                f"{where} must hold one answer per question ({len(action.questions)})"
-            )
-        answers = [
-            normalize_answer(state, q, value, f"{where}[{i}]")
-            for i, (q, value) in enumerate(zip(action.questions, raw, strict=True))
-        ]
-        return answers, None
-    if isinstance(raw, dict) and raw:
-        return list(raw.values()), [str(k) for k in raw]
-    if not isinstance(raw, list) or not raw or any(v is None for v in raw):
-        raise bad_request(f"{where} must be a non-empty list of answers")
-    return list(raw), None

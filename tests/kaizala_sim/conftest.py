@@ -133,12 +133,19 @@ def sim(sim_server: tuple[ServerThread, httpx.Client, Simulator]) -> Sim:
 
 
 # -- webhook receiver --------------------------------------------------------------------------
+HOLD_LIMIT_SECONDS = 60.0  # a held answer is given up after this, so a failed test ends
+
+
 @dataclass
 class Plan:
-    validation: str = "echo"  # echo | wrong | slow
-    slow_seconds: float = 1.5
+    validation: str = "echo"  # echo | wrong | hold (answer the echo only once released)
+    hold_deliveries: bool = False  # answer deliveries only once released
     fail_first: int = 0  # answer fail_status to the first N deliveries
     fail_status: int = 500
+    released: threading.Event = field(default_factory=threading.Event)
+
+    async def wait_release(self) -> None:
+        await asyncio.to_thread(self.released.wait, HOLD_LIMIT_SECONDS)
 
 
 @dataclass
@@ -166,8 +173,14 @@ class Receiver:
         with self.lock:
             return [r for r in self.received if r.name == name]
 
+    def release(self, name: str) -> None:
+        """Let a held hook answer what it holds, and everything after."""
+        self._plan(name).released.set()
+
     def reset(self) -> None:
         with self.lock:
+            for plan in self.plans.values():
+                plan.released.set()
             self.plans.clear()
             self.validations.clear()
             self.received.clear()
@@ -182,8 +195,8 @@ class Receiver:
         with self.lock:
             self.validations.append((name, token))
         plan = self._plan(name)
-        if plan.validation == "slow":
-            await asyncio.sleep(plan.slow_seconds)
+        if plan.validation == "hold":
+            await plan.wait_release()
         if plan.validation == "wrong":
             return PlainTextResponse(token.replace("+", " "))
         return PlainTextResponse(token)
@@ -195,6 +208,8 @@ class Receiver:
             self.received.append(Received(name, dict(request.headers), body, time.monotonic()))
             seen = sum(1 for r in self.received if r.name == name)
             plan = self.plans.get(name, Plan())
+        if plan.hold_deliveries:
+            await plan.wait_release()
         if seen <= plan.fail_first:
             return JSONResponse({"error": "planned failure"}, status_code=plan.fail_status)
         return JSONResponse({"ok": True})

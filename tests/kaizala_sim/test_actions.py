@@ -54,27 +54,6 @@ def test_message_length_limit(sim: Sim) -> None:
     assert sim.api("POST", f"{G}/messages", content=b"not json").status_code == 400
 
 
-def test_media_upload_and_download(sim: Sim) -> None:
-    media = upload(sim, data=bytes(range(256)))
-    assert media["mediaResource"]
-    served = sim.http.get(media["mediaUrl"])
-    assert served.status_code == 200
-    assert served.content == bytes(range(256))
-    assert served.headers["content-type"] == "image/jpeg"
-    no_type = (
-        b'--b\r\nContent-Disposition: form-data; name="FileName"; filename="a.jpg"\r\n\r\n'
-        b"data\r\n--b--\r\n"
-    )
-    response = sim.api(
-        "POST",
-        "media",
-        content=no_type,
-        headers={"Content-Type": "multipart/form-data; boundary=b"},
-    )
-    assert response.status_code == 415
-    assert sim.api("POST", "media", json={"not": "multipart"}).status_code == 415
-
-
 GOOD_AND_BAD: list[tuple[str | None, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
     ("Survey", SURVEY, {**SURVEY, "questions": [{"title": "q", "type": "Essay"}]}, {}),
     (

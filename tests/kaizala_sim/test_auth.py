@@ -10,9 +10,25 @@ import httpx
 import pytest
 
 from devtools.kaizala_sim import SAMPLE_ADMIN, SAMPLE_APPLICATION_ID, SAMPLE_GROUP_ID
-from tests.kaizala_sim.conftest import Sim
+from tests.kaizala_sim.conftest import Sim, wait_for
 
 SECONDS_PER_YEAR = 365 * 86400
+
+
+def freeze(sim: Sim) -> int:
+    """Stop the simulator's clock; returns where it stands (epoch ms)."""
+    response = sim.control("POST", "clock/freeze")
+    assert response.status_code == 200, response.text
+    assert response.json()["frozen"] is True
+    now: int = response.json()["now"]
+    return now
+
+
+def advance(sim: Sim, seconds: float) -> int:
+    response = sim.control("POST", "clock/advance", json={"seconds": seconds})
+    assert response.status_code == 200, response.text
+    now: int = response.json()["now"]
+    return now
 
 
 def _pin_from_log(caplog: pytest.LogCaptureFixture, mobile: str) -> str:
@@ -90,6 +106,7 @@ def test_generate_pin_rejects_unknown_connector_and_bad_number(sim: Sim) -> None
 
 
 def test_access_token_shape_and_endpoint(sim: Sim) -> None:
+    frozen_ms = freeze(sim)
     response = sim.exchange(sim.refresh_token())
     assert response.status_code == 200, response.text
     body = response.json()
@@ -97,8 +114,7 @@ def test_access_token_shape_and_endpoint(sim: Sim) -> None:
     assert body["refreshToken"] is None
     assert body["endpointUrl"] == f"{sim.url}/ep/inc-000/"
     assert body["endpointUrl"] != f"{sim.url}/v1"
-    expected_expiry = (time.time() + 86400) * 1000
-    assert abs(body["accessTokenExpiry"] - expected_expiry) < 60_000
+    assert abs(body["accessTokenExpiry"] - (frozen_ms + 86400 * 1000)) <= 1  # ms rounding
     groups = sim.http.get(
         f"{body['endpointUrl']}v1/groups", headers={"accessToken": body["accessToken"]}
     )
@@ -126,9 +142,10 @@ def test_new_login_revokes_older_refresh_tokens(sim: Sim) -> None:
 def test_refresh_token_rotates_at_90_percent_and_old_one_lives_on(sim: Sim) -> None:
     # Time scale 365: a refresh token lives one (simulated) day; the clock is then advanced.
     sim.config(timeScale=365.0)
+    frozen_ms = freeze(sim)
     issued = sim.control("POST", "refresh-tokens", json={}).json()
     old = issued["refreshToken"]
-    assert abs(issued["refreshTokenExpiry"] - (time.time() + 86400) * 1000) < 60_000
+    assert abs(issued["refreshTokenExpiry"] - (frozen_ms + 86400 * 1000)) <= 1  # ms rounding
 
     sim.control("POST", "clock/advance", json={"seconds": 0.89 * 86400})
     assert sim.exchange(old).json()["refreshToken"] is None
@@ -149,15 +166,19 @@ def test_refresh_token_rotates_at_90_percent_and_old_one_lives_on(sim: Sim) -> N
     assert fresh.json()["refreshToken"] is None
 
 
-def test_rotation_in_real_time_with_a_shrunk_time_scale(sim: Sim) -> None:
-    # A year in 1.5 s: rotation from 1.35 s on.
+def test_rotation_with_a_shrunk_time_scale(sim: Sim) -> None:
+    # A year in 1.5 s: rotation from 1.35 s on, expiry at 1.5 s. The clock is frozen and stepped,
+    # so how long the calls themselves take does not matter.
     sim.config(timeScale=SECONDS_PER_YEAR / 1.5)
+    freeze(sim)
     old = sim.refresh_token()
     assert sim.exchange(old).json()["refreshToken"] is None
-    time.sleep(1.4)
+    advance(sim, 1.3)
+    assert sim.exchange(old).json()["refreshToken"] is None
+    advance(sim, 0.1)  # 1.4 s
     new = sim.exchange(old).json()["refreshToken"]
     assert new and new != old
-    time.sleep(0.2)
+    advance(sim, 0.2)  # 1.6 s: the old one has expired, its successor (issued at 1.4 s) lives
     assert sim.exchange(old).status_code == 401
     assert sim.exchange(new).status_code == 200
 
@@ -174,9 +195,37 @@ def test_expired_or_missing_access_token_is_401(sim: Sim) -> None:
     assert expired.json() == {"code": "Unauthorized", "message": "accessToken expired"}
 
 
-def test_access_token_expires_in_real_time_with_time_scale(sim: Sim) -> None:
+def test_access_token_expires_with_time_scale(sim: Sim) -> None:
     sim.config(timeScale=86400 / 0.5)  # a day in 0.5 s
+    freeze(sim)
     token, endpoint = sim.access()
-    assert sim.http.get(f"{endpoint}v1/groups", headers={"accessToken": token}).status_code == 200
-    time.sleep(0.6)
-    assert sim.http.get(f"{endpoint}v1/groups", headers={"accessToken": token}).status_code == 401
+    url = f"{endpoint}v1/groups"
+    assert sim.http.get(url, headers={"accessToken": token}).status_code == 200
+    advance(sim, 0.4)
+    assert sim.http.get(url, headers={"accessToken": token}).status_code == 200
+    advance(sim, 0.2)
+    assert sim.http.get(url, headers={"accessToken": token}).status_code == 401
+
+
+def test_unfrozen_clock_follows_real_time(sim: Sim) -> None:
+    sim.config(timeScale=86400 / 0.5)  # a day in 0.5 s
+    freeze(sim)
+    token, endpoint = sim.access()
+    url = f"{endpoint}v1/groups"
+    assert sim.http.get(url, headers={"accessToken": token}).status_code == 200
+    resumed = sim.control("POST", "clock/resume").json()
+    assert resumed["frozen"] is False
+    # Real time alone now carries the token past its expiry (no clock/advance).
+    wait_for(lambda: sim.http.get(url, headers={"accessToken": token}).status_code == 401, 30)
+
+
+def test_frozen_clock_stands_still_until_advanced(sim: Sim) -> None:
+    frozen_ms = freeze(sim)
+    sim.control("POST", "refresh-tokens", json={})
+    assert sim.control("GET", "state").json()["clockFrozen"] is True
+    assert sim.control("POST", "clock/freeze").json()["now"] == frozen_ms  # still there
+    assert abs(advance(sim, 2.5) - (frozen_ms + 2500)) <= 1  # ms rounding
+    assert sim.control("POST", "clock/resume").json()["now"] >= frozen_ms + 2500
+    assert sim.control("POST", "reset").status_code == 200
+    assert sim.control("GET", "state").json()["clockFrozen"] is False
+    assert sim.control("GET", "state").json()["clockOffsetSeconds"] == 0.0
