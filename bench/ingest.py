@@ -54,8 +54,12 @@ from shared.adapters.dataverse import activity_id_for, regarding_bind_property
 from shared.adapters.secrets import LocalFileSecretStore, Secret
 from shared.adapters.tables import pack_blob
 from shared.config import Settings
+from shared.domain.correlation import Correlation
+from shared.domain.rendering import activity_fields
+from shared.domain.responses import normalise_response
 from shared.runtime import Runtime, set_runtime
-from shared.services import inbound
+from shared.services.inbound import INLINE_GRACE_MS, sweep_inbox
+from shared.stores.inbox import InboxItem
 
 WEBHOOK = "/api/kaizala/webhook"
 RUN_TIMEOUT_SECONDS = 90.0
@@ -206,7 +210,7 @@ class Baseline:
         values = settings_values(stack)
         self._dv_token = values["DATAVERSE_STATIC_TOKEN"]
         self._entity_set = values.get("DATAVERSE_ACTIVITY_SET", "tasks")
-        self._correlation: inbound.Correlation | None = None
+        self._correlation: Correlation | None = None
         self.body_bytes = 0
         self.entity_bytes = 0
         self.cpu_ms = 0.0
@@ -218,7 +222,7 @@ class Baseline:
         index = self._service.get_table_client(f"{prefix}actionindex")
         row = await index.get_entity(self._prepared.action_id, "c")
         await index.close()
-        self._correlation = inbound.Correlation.from_entity(self._prepared.action_id, dict(row))
+        self._correlation = Correlation.from_entity(self._prepared.action_id, dict(row))
 
     def _one(self) -> tuple[dict[str, Any], dict[str, Any], str, bytes]:
         assert self._correlation is not None
@@ -236,15 +240,15 @@ class Baseline:
             "status": "pending",
             "attempts": 0,
             "receivedAt": now,
-            "nextAttemptAt": now + inbound.INLINE_GRACE_MS,
+            "nextAttemptAt": now + INLINE_GRACE_MS,
             **pack_blob(raw),
         }
-        item = inbound.InboxItem(entity["PartitionKey"], entity["RowKey"], event, 0, now)
-        response = inbound.normalise_response(item, self._correlation)
+        item = InboxItem(entity["PartitionKey"], entity["RowKey"], event, 0, now)
+        response = normalise_response(item, self._correlation)
         activity_id = activity_id_for(data["responseId"])
         bind = regarding_bind_property(self._entity_set, self._correlation.regarding_entity)
         body = {
-            **inbound.activity_fields(response),
+            **activity_fields(response),
             bind: f"/opportunities({self._correlation.regarding_id})",
         }
         content = json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
@@ -422,7 +426,7 @@ async def count_per_event(
     store = CountingSecretStore(LocalFileSecretStore(values["LOCAL_SECRETS_PATH"]))
     inproc = InProcess(values, store)
     table_calls = count_table_calls(inproc.runtime)
-    inbound.clear_caches()  # this process has seen nothing yet: a cold instance
+    # A new runtime has an empty correlation cache: the first event is a cold instance's.
     per_event: list[dict[str, Any]] = []
     try:
         for _ in range(events + 1):
@@ -443,11 +447,11 @@ async def count_per_event(
         # The process_inbox timer's run (every minute) over the inbox as it now is, with nothing
         # due: what a steady stream of answered events leaves behind.
         sweeps = []
-        deps = inbound.deps_from_runtime(inproc.runtime)
+        deps = inproc.runtime.inbound
         for _ in range(3):
             wire_before = proxy.snapshot()
             started = time.perf_counter()
-            report = await inbound.sweep_inbox(deps, expire=False)
+            report = await sweep_inbox(deps, expire=False)
             sweeps.append(
                 {
                     "ms": (time.perf_counter() - started) * 1000,

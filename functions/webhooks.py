@@ -58,23 +58,22 @@ def _raw_query_value(url: str, name: str) -> str | None:
 @bp.route(route="kaizala/webhook", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @handle_errors
 async def kaizala_webhook(req: func.HttpRequest) -> func.HttpResponse:
-    deps = inbound.deps_from_runtime(get_runtime())
     result = await inbound.receive_event(
-        deps, req.get_body() or b"", req.headers.get(CALLBACK_TOKEN_HEADER)
+        get_runtime().inbound, req.get_body() or b"", req.headers.get(CALLBACK_TOKEN_HEADER)
     )
     return json_response({"status": result.status, "eventId": result.event_id})
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 */1 * * * *", run_on_startup=False)
 async def process_inbox(timer: func.TimerRequest) -> None:
-    await inbound.sweep_inbox(inbound.deps_from_runtime(get_runtime()))
+    await inbound.sweep_inbox(get_runtime().inbound)
 
 
 @bp.route(route="manage/inbox/replay", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
 @handle_errors
 async def inbox_replay(req: func.HttpRequest) -> func.HttpResponse:
     body = parse_body(req, inbound.ReplayRequest, max_bytes=4096)
-    deps = inbound.deps_from_runtime(get_runtime())
+    deps = get_runtime().inbound
     requeued = await inbound.replay(deps, body.eventId, body.status)
     result: dict[str, object] = {"requeued": requeued}
     if requeued:

@@ -17,6 +17,7 @@ from shared.adapters.kaizala import KaizalaClient
 from shared.adapters.secrets import SecretStore, SeededSecretStore, build_secret_store
 from shared.adapters.tables import TableStore
 from shared.config import Settings, get_settings
+from shared.logsafe import install_url_redaction
 from shared.services.outbound import Budget, Outbound
 from shared.services.tokens import TokenManager
 
@@ -25,7 +26,9 @@ if TYPE_CHECKING:
     from azure.core.credentials_async import AsyncTokenCredential
 
     from shared.adapters.dataverse import DataverseClient
+    from shared.adapters.forward import ForwardSink
     from shared.services.callback_tokens import CallbackTokens
+    from shared.services.inbound import InboundDeps
 
 
 class Runtime:
@@ -41,6 +44,8 @@ class Runtime:
         self._kaizala_transport = kaizala_transport
         self._secret_store = secret_store
         self.clock = clock  # injectable so tests can move time (token expiry, back-off)
+        # httpx logs request URLs at INFO; a forward URL is signed in its query string.
+        install_url_redaction()
 
     @cached_property
     def credential(self) -> AsyncTokenCredential:
@@ -110,7 +115,6 @@ class Runtime:
         from shared.adapters.dataverse import DataverseClient, build_http_client
 
         self.settings.require("DATAVERSE_URL")
-        # Also the pool of the inbound forward sink (RESPONSE_FORWARD_URL): bounded, no redirects.
         self.dataverse_http = build_http_client()
         credential = None if self.settings.dataverse_static_token else self.credential
         return DataverseClient.from_settings(
@@ -123,8 +127,33 @@ class Runtime:
 
         return CallbackTokens(self.secrets, self.settings.callback_token_grace_hours)
 
+    @cached_property
+    def forward(self) -> ForwardSink:
+        # ConfigError names RESPONSE_FORWARD_URL on first use when it is unset.
+        from shared.adapters.forward import ForwardSink
+
+        return ForwardSink(self.settings.require("RESPONSE_FORWARD_URL"))
+
+    @cached_property
+    def inbound(self) -> InboundDeps:
+        from shared.services.inbound import InboundDeps
+        from shared.stores.correlations import CorrelationStore
+        from shared.stores.inbox import InboxStore
+
+        return InboundDeps(
+            inbox=InboxStore(self.tables),
+            correlations=CorrelationStore(self.tables),
+            settings=self.settings,
+            callbacks=self.callbacks,
+            dataverse=lambda: self.dataverse,
+            forward=lambda: self.forward,
+            clock=self.clock,
+        )
+
     async def aclose(self) -> None:
         closers = []
+        if "forward" in self.__dict__:
+            closers.append(self.forward.aclose())
         if "dataverse" in self.__dict__:
             closers.append(self.dataverse.aclose())
             closers.append(self.dataverse_http.aclose())

@@ -9,40 +9,15 @@ regardingId (lower case), regardingName, title, actionType, createdAt (epoch ms)
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
 
 from shared.adapters.tables import TableStore, check_key, expire_rows
+from shared.domain.correlation import Correlation
+
+__all__ = ["CACHE_SIZE", "ROW_KEY", "TABLE", "Correlation", "CorrelationStore"]
 
 TABLE = "actionindex"
 ROW_KEY = "c"
 CACHE_SIZE = 4096
-
-
-@dataclass(frozen=True)
-class Correlation:
-    action_id: str
-    correlation_id: str
-    group_id: str
-    regarding_entity: str
-    regarding_id: str
-    regarding_name: str
-    title: str
-    action_type: str
-
-    @classmethod
-    def from_entity(cls, action_id: str, e: Mapping[str, Any]) -> Correlation:
-        return cls(
-            action_id=action_id,
-            correlation_id=str(e.get("correlationId") or ""),
-            group_id=str(e.get("groupId") or ""),
-            regarding_entity=str(e.get("regardingEntity") or ""),
-            regarding_id=str(e.get("regardingId") or ""),
-            regarding_name=str(e.get("regardingName") or ""),
-            title=str(e.get("title") or ""),
-            action_type=str(e.get("actionType") or ""),
-        )
 
 
 class CorrelationStore:

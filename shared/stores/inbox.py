@@ -1,17 +1,33 @@
 """The `inbox` table: every accepted Kaizala webhook event, durable before it is answered 2xx.
 
 Row: PartitionKey = `inbox_key(actionId, "noaction")`, RowKey = `inbox_key(eventId)`; the raw
-event packed into `Body*` properties; status (pending, done, ignored, orphan, superseded, dead),
-attempts, nextAttemptAt, lastAttemptAt, lastError, receivedAt, responseId, ... (see the
-inbound service). This module is the only code that names the table or derives its keys.
+event packed into `Body*` properties; eventId, eventType, actionId, responseId (each cut to
+1024 characters, the type to 200); status (pending, done, ignored, orphan, superseded, dead),
+attempts, receivedAt, respondedAt (the answer time), nextAttemptAt, lastAttemptAt, lastError,
+and once done processedAt and activityId; replayedAt and replays after a replay. All times are
+epoch ms. This module is the only code that names the table or derives its keys.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from shared.adapters.tables import Stored, TableStore, check_key
+from shared.adapters.tables import (
+    Entity,
+    Stored,
+    TableStore,
+    check_key,
+    expire_rows,
+    pack_blob,
+    unpack_blob,
+)
+from shared.domain.responses import answer_time
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +35,10 @@ TABLE = "inbox"
 NO_ACTION_PARTITION = "noaction"
 MAX_KEY_CHARS = 100
 REPLAY_LIMIT = 1000
+EXPIRY_LIMIT = 1000
+INSPECT_LIMIT = 1000
+
+Status = Literal["pending", "done", "ignored", "orphan", "superseded", "dead"]
 
 
 def inbox_key(value: object, fallback: str | None = None) -> str:
@@ -39,9 +59,197 @@ def partition_for(action_id: object) -> str:
     return inbox_key(action_id, NO_ACTION_PARTITION)
 
 
+@dataclass(frozen=True)
+class InboxItem:
+    """One stored event, as processing reads it."""
+
+    partition_key: str
+    row_key: str
+    event: dict[str, Any]
+    attempts: int
+    received_at: int
+    responded_at: int | None = None  # None: computed from the event (rows stored before it)
+    unreadable: str | None = None  # why the stored raw event could not be read back, if so
+
+    @property
+    def event_id(self) -> str:
+        return str(self.event.get("eventId") or self.row_key)
+
+    @property
+    def answer_time(self) -> int:
+        """The version of this event's answer: later answers win, whatever the arrival order."""
+        if self.responded_at is not None:
+            return self.responded_at
+        return answer_time(self.event, self.received_at)
+
+    @classmethod
+    def from_entity(cls, e: Mapping[str, Any]) -> InboxItem:
+        # An unreadable event is processed as a malformed one: dead with the reason, visible,
+        # never retried.
+        event: Any = {}
+        unreadable: str | None = None
+        try:
+            raw = unpack_blob(e)
+        except (ValueError, KeyError, TypeError, zlib.error):
+            unreadable = "the stored event cannot be unpacked"
+        else:
+            try:
+                event = json.loads(raw)
+            except ValueError:
+                unreadable = "the stored event is not JSON"
+        if not isinstance(event, dict):
+            event, unreadable = {}, "the stored event is not a JSON object"
+        responded = e.get("respondedAt")
+        return cls(
+            partition_key=str(e["PartitionKey"]),
+            row_key=str(e["RowKey"]),
+            event=event,
+            attempts=int(e.get("attempts") or 0),
+            received_at=int(e.get("receivedAt") or 0),
+            responded_at=int(responded) if isinstance(responded, int | float) else None,
+            unreadable=unreadable,
+        )
+
+
+@dataclass(frozen=True)
+class DueRow:
+    """A pending row whose time has come, with the ETag its claim is conditional on."""
+
+    partition_key: str
+    row_key: str
+    response_key: str  # rows of one response share it (processed in arrival order)
+    received_at: int
+    etag: str
+    entity: Mapping[str, Any]
+
+    def item(self) -> InboxItem:
+        return InboxItem.from_entity(self.entity)
+
+    @classmethod
+    def from_stored(cls, stored: Stored) -> DueRow:
+        e = stored.entity
+        return cls(
+            partition_key=str(e["PartitionKey"]),
+            row_key=str(e["RowKey"]),
+            response_key=str(e.get("responseId") or e["RowKey"]),
+            received_at=int(e.get("receivedAt") or 0),
+            etag=stored.etag,
+            entity=e,
+        )
+
+
 class InboxStore:
     def __init__(self, tables: TableStore) -> None:
         self._tables = tables
+
+    async def add(
+        self,
+        raw: bytes,
+        *,
+        event_id: str,
+        event_type: str,
+        action_id: object,
+        response_id: object,
+        pending: bool,
+        received_at: int,
+        responded_at: int,
+        next_attempt_at: int,
+        event: dict[str, Any],
+    ) -> tuple[InboxItem, bool]:
+        """One insert-only row for an event; False when the row exists (a redelivery)."""
+        entity: Entity = {
+            "PartitionKey": partition_for(action_id),
+            "RowKey": inbox_key(event_id),
+            "eventId": event_id[:1024],
+            "eventType": event_type[:200],
+            "actionId": action_id[:1024] if isinstance(action_id, str) else "",
+            "responseId": response_id[:1024] if isinstance(response_id, str) else "",
+            "status": "pending" if pending else "ignored",
+            "attempts": 0,
+            "receivedAt": received_at,
+            "respondedAt": responded_at,
+            "nextAttemptAt": next_attempt_at,
+            **pack_blob(raw),
+        }
+        inserted = await self._tables.insert(TABLE, entity)
+        item = InboxItem(
+            partition_key=entity["PartitionKey"],
+            row_key=entity["RowKey"],
+            event=event,
+            attempts=0,
+            received_at=received_at,
+            responded_at=responded_at,
+        )
+        return item, inserted
+
+    async def record(
+        self,
+        item: InboxItem,
+        status: Status,
+        *,
+        attempted_at: int,
+        attempts: int | None = None,
+        error: str | None = None,
+        next_attempt_at: int | None = None,
+        processed_at: int | None = None,
+        activity_id: str | None = None,
+    ) -> bool:
+        """Save an attempt's outcome; False when the row no longer exists.
+
+        A merge with If-Match "*": the row is this caller's (fresh insert or a sweeper claim),
+        and a row removed meanwhile (retention) must not be recreated.
+        """
+        entity: Entity = {
+            "PartitionKey": item.partition_key,
+            "RowKey": item.row_key,
+            "status": status,
+            "lastAttemptAt": attempted_at,
+        }
+        optional = {
+            "attempts": attempts,
+            "lastError": error,
+            "nextAttemptAt": next_attempt_at,
+            "processedAt": processed_at,
+            "activityId": activity_id,
+        }
+        entity.update({k: v for k, v in optional.items() if v is not None})
+        return await self._tables.update(TABLE, entity, "*")
+
+    async def due(self, now_ms: int, limit: int) -> list[DueRow]:
+        """Pending rows whose `nextAttemptAt` has come, oldest arrival first."""
+        rows = [
+            DueRow.from_stored(s)
+            async for s in self._tables.query(
+                TABLE,
+                "status eq @pending and nextAttemptAt le @now",
+                {"pending": "pending", "now": now_ms},
+                limit=limit,
+            )
+        ]
+        rows.sort(key=lambda r: r.received_at)
+        return rows
+
+    async def claim(self, row: DueRow, until_ms: int) -> bool:
+        """Hide a due row from other sweepers until `until_ms`; False when another claimed it.
+
+        Conditional on the ETag the row was read with (compare-and-swap).
+        """
+        claim = {
+            "PartitionKey": row.partition_key,
+            "RowKey": row.row_key,
+            "nextAttemptAt": until_ms,
+        }
+        return await self._tables.update(TABLE, claim, row.etag)
+
+    async def replay(self, event_id: str | None, statuses: set[str], now_ms: int) -> int:
+        """Rows in `statuses` (all of them, or the one of `event_id`) back to pending."""
+        if event_id is not None:
+            filter_, params = "RowKey eq @rk", {"rk": inbox_key(event_id)}
+        else:
+            filter_ = " or ".join(f"status eq @s{i}" for i in range(len(statuses)))
+            params = {f"s{i}": s for i, s in enumerate(sorted(statuses))}
+        rows = [s async for s in self._tables.query(TABLE, filter_, params, limit=REPLAY_LIMIT)]
+        return await self.requeue(rows, statuses, now_ms)
 
     async def count_responses(self, action_id: str) -> int:
         """Distinct responses written for an action (done rows), keyed as intake keys them."""
@@ -90,3 +298,14 @@ class InboxStore:
             if await self._tables.update(TABLE, changes, stored.etag):
                 count += 1
         return count
+
+    async def expire(self, cutoff_ms: int, limit: int = EXPIRY_LIMIT) -> int:
+        """Delete rows received before `cutoff_ms` (any status), at most `limit` a call."""
+        return await expire_rows(self._tables, TABLE, cutoff_ms, "receivedAt", limit=limit)
+
+    async def rows(self, limit: int = INSPECT_LIMIT) -> list[dict[str, Any]]:
+        """Every row without the raw event (small installs, tests, operators)."""
+        found = []
+        async for stored in self._tables.query(TABLE, "PartitionKey ne @x", {"x": ""}, limit=limit):
+            found.append({k: v for k, v in stored.entity.items() if not k.startswith("Body")})
+        return found

@@ -5,14 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from devtools.dataverse_sim import SimState
 from devtools.serving import ServerThread
@@ -21,7 +16,7 @@ from shared.adapters.tables import TableStore
 from shared.config import Settings
 from shared.errors import ConfigError
 from shared.runtime import Runtime, set_runtime
-from shared.services import inbound
+from shared.services.inbound import accept_event, sweep_inbox
 from tests.conftest import register_secret
 from tests.inbound.conftest import (
     CONTOSO,
@@ -29,7 +24,10 @@ from tests.inbound.conftest import (
     SURVEY_TITLE,
     UNKNOWN_OPPORTUNITY,
     Clock,
+    Receiver,
+    assert_holds_the_edit,
     correlate,
+    edit_of,
     post_event,
     row_of,
     rows,
@@ -74,10 +72,8 @@ def patches(sim: SimState, status: int = 204) -> int:
 
 
 @pytest.fixture
-def at(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    """The wall clock of runtime-built inbound dependencies (webhook, timer, replay)."""
-    clock = Clock()
-    monkeypatch.setattr(inbound, "wall_clock", clock)
+def at(clock: Clock) -> Clock:
+    """The clock of the runtime-built inbound dependencies (webhook, timer, replay)."""
     return clock
 
 
@@ -260,33 +256,10 @@ async def test_older_answer_retried_after_newer_is_superseded(
     at.advance(1)
     await post_event(edit, token)  # the newer answer is written inline
     at.advance(7200)
-    report = await inbound.sweep_inbox(inbound.deps_from_runtime(rt))
+    report = await sweep_inbox(rt.inbound)
     assert report.outcomes == {"superseded": 1}
     assert (await row_of(rt.tables, original["eventId"]))["status"] == "superseded"
     assert "quarter?\n   Unlikely" in sim_tasks(sim)[0]["description"]
-
-
-def edit_of(original: dict[str, Any], action_id: str, response_time: int) -> dict[str, Any]:
-    """An edit of `original` (same responseId, new eventId) answered at `response_time`."""
-    edit = survey_event(
-        action_id,
-        response_id=original["data"]["responseId"],
-        isUpdateResponse=True,
-        response_time=response_time,
-    )
-    questions = edit["data"]["responseDetails"]["responseWithQuestions"]
-    questions[0]["answer"] = "Unlikely"
-    questions[1]["answer"] = 90000
-    return edit
-
-
-def assert_holds_the_edit(task: dict[str, Any], edit: dict[str, Any], answered: int) -> None:
-    description = task["description"]
-    assert "quarter?\n   Unlikely" in description
-    assert "(USD)\n   90000" in description
-    assert "125000" not in description
-    assert f"Event id: {edit['eventId']}" in description
-    assert description.endswith(f"\nKaizala answer time: {answered}")
 
 
 async def test_original_delivered_after_its_edit_is_superseded(
@@ -319,42 +292,8 @@ async def test_original_delivered_after_its_edit_is_superseded(
     assert sim.stats()["byMethodStatus"] == {"PATCH 204": 1, "PATCH 412": 1, "GET 200": 1}
     assert [b["eventId"] for b in receiver[0].received] == [edit["eventId"]]
     at.advance(7200)
-    assert (await inbound.sweep_inbox(inbound.deps_from_runtime(runtime))).found == 0
+    assert (await sweep_inbox(runtime.inbound)).found == 0
     assert writes(sim) == 1
-
-
-async def test_original_and_edit_crossing_in_flight_keep_the_edit(
-    rt: Runtime, token: str, sim: SimState, at: Clock, dv_server: ServerThread
-) -> None:
-    action_id = str(uuid.uuid4())
-    await correlate(rt.tables, action_id)
-    original = survey_event(action_id)
-    edited_at = SAMPLE_RESPONSE_TIME + 30_000
-    edit = edit_of(original, action_id, edited_at)
-    # Dataverse is slow to take the first write: the original's, sent before the edit's.
-    sim_control(dv_server, "POST", "faults", json={"delaySeconds": 2, "method": "PATCH"})
-
-    async def edit_half_a_second_later() -> Any:
-        # Once the original's write is held up in Dataverse (its GET saw no activity yet).
-        for _ in range(100):
-            if sim.stats()["faultsServed"]:
-                break
-            await asyncio.sleep(0.02)
-        assert sim.stats()["faultsServed"] == 1
-        await asyncio.sleep(0.5)
-        return await post_event(edit, token)
-
-    answers = await asyncio.gather(post_event(original, token), edit_half_a_second_later())
-
-    assert [body_json(a)["status"] for a in answers] == ["accepted", "accepted"]
-    assert (await row_of(rt.tables, edit["eventId"]))["status"] == "done"
-    assert (await row_of(rt.tables, original["eventId"]))["status"] == "superseded"
-    tasks = sim_tasks(sim)
-    assert len(tasks) == 1
-    assert_holds_the_edit(tasks[0], edit, edited_at)
-    by_status = sim.stats()["byMethodStatus"]
-    assert by_status["PATCH 412"] == 1  # the original's late create-only write was refused
-    assert by_status["PATCH 204"] == 1
 
 
 async def test_edit_delivered_after_a_retried_original_is_still_written(
@@ -372,7 +311,7 @@ async def test_edit_delivered_after_a_retried_original_is_still_written(
     await post_event(edit, token)
     sim.set_down(False)
     at.advance(7200)
-    report = await inbound.sweep_inbox(inbound.deps_from_runtime(rt))
+    report = await sweep_inbox(rt.inbound)
     assert report.outcomes == {"done": 2}
     assert_holds_the_edit(sim_tasks(sim)[0], edit, edited_at)
     assert writes(sim) == 2
@@ -397,33 +336,6 @@ async def test_activity_written_before_answer_times_is_written_over(
     task = sim_tasks(sim)[0]
     assert task["description"].endswith(f"\nKaizala answer time: {SAMPLE_RESPONSE_TIME}")
     assert writes(sim) == 2
-
-
-async def test_activity_deleted_between_read_and_write_is_written_again(
-    rt: Runtime, token: str, sim: SimState, at: Clock, dv_server: ServerThread
-) -> None:
-    action_id = str(uuid.uuid4())
-    await correlate(rt.tables, action_id)
-    event = survey_event(action_id)
-    activity_id = str(activity_id_for(event["data"]["responseId"]))
-    await rt.dataverse.upsert_activity(
-        "tasks", activity_id, "opportunity", CONTOSO, {"subject": "older"}
-    )
-    sim_control(dv_server, "POST", "faults", json={"delaySeconds": 1, "method": "PATCH"})
-
-    async def delete_while_the_write_is_held() -> None:
-        for _ in range(100):
-            if sim.stats()["faultsServed"]:
-                break
-            await asyncio.sleep(0.02)
-        sim.delete("tasks", activity_id)  # a user deletes the activity in Dynamics
-
-    await asyncio.gather(post_event(event, token), delete_while_the_write_is_held())
-
-    assert (await row_of(rt.tables, event["eventId"]))["status"] == "done"
-    assert [t["activityid"] for t in sim_tasks(sim)] == [activity_id]
-    # Deleted while the create-only write was held: that write then creates it again.
-    assert sim_tasks(sim)[0]["description"].endswith(f"Kaizala answer time: {SAMPLE_RESPONSE_TIME}")
 
 
 async def test_job_response_is_versioned_by_its_arrival_time(
@@ -521,7 +433,9 @@ async def test_throttled_write_honours_retry_after(
 async def test_backoff_grows_and_attempts_run_out(
     inbound_env: dict[str, str], sim: SimState, at: Clock
 ) -> None:
-    runtime = Runtime(Settings.from_env({**inbound_env, "INBOX_MAX_ATTEMPTS": "3"}))
+    runtime = Runtime(Settings.from_env({**inbound_env, "INBOX_MAX_ATTEMPTS": "3"}), clock=at)
+    # Full jitter draws a wait in [0, ceiling]; the middle of it makes each wait exact.
+    runtime.inbound.jitter = lambda: 0.5
     set_runtime(runtime)
     try:
         value = await runtime.callbacks.ensure()
@@ -538,8 +452,7 @@ async def test_backoff_grows_and_attempts_run_out(
             waits.append(row["nextAttemptAt"] - int(at() * 1000))
             at.advance(row["nextAttemptAt"] / 1000 - at() + 1)
             await run_timer("process_inbox")
-        assert 22_000 <= waits[0] <= 38_000  # 30 s ± 25 % jitter
-        assert 45_000 <= waits[1] <= 75_000  # doubled
+        assert waits == [15_000, 30_000]  # 0.5 x 30 s, then 0.5 x the doubled 60 s
         row = await row_of(runtime.tables, event["eventId"])
         assert (row["status"], row["attempts"]) == ("dead", 3)
 
@@ -594,7 +507,7 @@ async def test_missing_dataverse_url_keeps_the_event_and_names_the_setting(
     inbound_env: dict[str, str], at: Clock
 ) -> None:
     env = {k: v for k, v in inbound_env.items() if not k.startswith("DATAVERSE_")}
-    runtime = Runtime(Settings.from_env(env))
+    runtime = Runtime(Settings.from_env(env), clock=at)
     set_runtime(runtime)
     try:
         value = await runtime.callbacks.ensure()
@@ -615,97 +528,53 @@ async def test_missing_dataverse_url_keeps_the_event_and_names_the_setting(
 
 
 async def test_crash_after_accept_is_finished_by_the_sweeper(
-    rt: Runtime, token: str, sim: SimState
+    rt: Runtime, token: str, sim: SimState, clock: Clock
 ) -> None:
     action_id = str(uuid.uuid4())
     await correlate(rt.tables, action_id)
-    clock = Clock()
-    deps = inbound.deps_from_runtime(rt, clock=clock)
+    deps = rt.inbound
     event = survey_event(action_id)
-    result = await inbound.accept_event(deps, json.dumps(event).encode(), token)
+    result = await accept_event(deps, json.dumps(event).encode(), token)
     assert result.status == "accepted"  # ... and the process dies here
-    assert (await inbound.sweep_inbox(deps)).found == 0  # within the inline grace
+    assert (await sweep_inbox(deps)).found == 0  # within the inline grace
     assert (await row_of(rt.tables, event["eventId"]))["status"] == "pending"
     clock.advance(61)
-    report = await inbound.sweep_inbox(deps)
+    report = await sweep_inbox(deps)
     assert report.outcomes == {"done": 1}
     assert (await row_of(rt.tables, event["eventId"]))["status"] == "done"
     assert len(sim_tasks(sim)) == 1
 
 
 async def test_two_sweepers_never_process_the_same_event(
-    rt: Runtime, token: str, sim: SimState
+    rt: Runtime, token: str, sim: SimState, clock: Clock
 ) -> None:
     action_id = str(uuid.uuid4())
     await correlate(rt.tables, action_id)
-    clock = Clock()
-    deps = inbound.deps_from_runtime(rt, clock=clock)
+    deps = rt.inbound
     for _ in range(10):
-        await inbound.accept_event(deps, json.dumps(survey_event(action_id)).encode(), token)
+        await accept_event(deps, json.dumps(survey_event(action_id)).encode(), token)
     clock.advance(61)
-    a, b = await asyncio.gather(inbound.sweep_inbox(deps), inbound.sweep_inbox(deps))
+    a, b = await asyncio.gather(sweep_inbox(deps), sweep_inbox(deps))
     assert a.claimed + b.claimed == 10
     assert writes(sim) == 10
 
 
-async def test_retention_expires_old_rows(rt: Runtime, token: str, sim: SimState) -> None:
-    clock = Clock()
-    deps = inbound.deps_from_runtime(rt, clock=clock)
+async def test_retention_expires_old_rows(
+    rt: Runtime, token: str, sim: SimState, clock: Clock
+) -> None:
+    deps = rt.inbound
     old = sample("text_message_created")
-    await inbound.accept_event(deps, json.dumps(old).encode(), token)
+    await accept_event(deps, json.dumps(old).encode(), token)
     clock.advance(31 * 86400)
     recent = sample("text_message_created")
     recent["eventId"] = str(uuid.uuid4())
-    await inbound.accept_event(deps, json.dumps(recent).encode(), token)
-    report = await inbound.sweep_inbox(deps, expire=True)
+    await accept_event(deps, json.dumps(recent).encode(), token)
+    report = await sweep_inbox(deps, expire=True)
     assert report.expired == 1
     assert [r["eventId"] for r in await rows(rt.tables)] == [recent["eventId"]]
 
 
 # ---- privacy and the second sink -------------------------------------------------------------
-
-
-class Receiver:
-    """A tiny forward sink on loopback: records JSON bodies, fails while `fail` is set."""
-
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        self.fail = False
-        self.app = Starlette(routes=[Route("/hook", self.hook, methods=["POST"])])
-
-    async def hook(self, req: Request) -> Response:
-        if req.query_params.get("sig") != "sig-value-kept-secret":
-            return JSONResponse({"error": "bad signature"}, status_code=401)
-        if self.fail:
-            return JSONResponse({"error": "down"}, status_code=500)
-        self.received.append(json.loads(await req.body()))
-        return Response(status_code=202)
-
-
-@pytest.fixture
-def receiver() -> Iterator[tuple[Receiver, str]]:
-    sink = Receiver()
-    server = ServerThread(sink.app).start()
-    url = f"{server.url}/hook?api-version=1&sig=sig-value-kept-secret"
-    register_secret(url)
-    register_secret("sig-value-kept-secret")
-    try:
-        yield sink, url
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-async def forwarding_rt(inbound_env: dict[str, str], receiver: tuple[Receiver, str]) -> Any:
-    runtime = Runtime(Settings.from_env({**inbound_env, "RESPONSE_FORWARD_URL": receiver[1]}))
-    set_runtime(runtime)
-    value = await runtime.callbacks.ensure()
-    register_secret(value)
-    try:
-        yield runtime, value
-    finally:
-        set_runtime(None)
-        await runtime.aclose()
 
 
 async def test_forward_sink_receives_normalised_json(

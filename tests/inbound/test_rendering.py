@@ -1,4 +1,8 @@
-"""Pure pieces of the inbound half: answer rendering, keys, URL redaction, empty token store."""
+"""Pure pieces of the inbound half: answer rendering, keys, URL redaction, empty token store.
+
+Rendering and answer times are the domain (`shared.domain.answers`, `.responses`,
+`.rendering`); keys and the stored row's answer time are the inbox store's.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,13 @@ import pytest
 
 from shared.adapters.secrets import LocalFileSecretStore
 from shared.adapters.tables import pack_blob
-from shared.services import inbound
+from shared.domain.answers import render_answer
+from shared.domain.correlation import Correlation
+from shared.domain.rendering import DESCRIPTION_MAX_CHARS, describe
+from shared.domain.responses import Answer, answer_time, held_answer_time, normalise_response
+from shared.logsafe import redact_url
 from shared.services.callback_tokens import CallbackTokens
+from shared.stores.inbox import InboxItem, inbox_key
 
 
 @pytest.mark.parametrize(
@@ -38,25 +47,25 @@ from shared.services.callback_tokens import CallbackTokens
     ],
 )
 def test_render_answer(question: dict[str, Any], text: str) -> None:
-    assert inbound.render_answer(question) == text
+    assert render_answer(question) == text
 
 
 def test_inbox_keys_fall_back_to_a_hash() -> None:
-    assert inbound.inbox_key("3e49b367-acf6-48a7-a675-6bf4d372a070") == (
+    assert inbox_key("3e49b367-acf6-48a7-a675-6bf4d372a070") == (
         "3e49b367-acf6-48a7-a675-6bf4d372a070"
     )
     for bad in ("a/b", "a#b", "a?b", "x" * 101, "tab\there"):
-        assert inbound.inbox_key(bad) == hashlib.sha256(bad.encode()).hexdigest()
-    assert inbound.inbox_key(None, "noaction") == "noaction"
-    assert inbound.inbox_key(42, "noaction") == "noaction"
+        assert inbox_key(bad) == hashlib.sha256(bad.encode()).hexdigest()
+    assert inbox_key(None, "noaction") == "noaction"
+    assert inbox_key(42, "noaction") == "noaction"
 
 
 def test_redact_url_masks_signature_values_only() -> None:
     url = "https://prod.logic.azure.com/workflows/1/invoke?api-version=2016&sp=%2Fx&sig=abc123"
-    redacted = inbound.redact_url(url)
+    redacted = redact_url(url)
     assert "abc123" not in redacted
     assert "api-version=2016" in redacted
-    assert inbound.redact_url("http://h/p") == "http://h/p"
+    assert redact_url("http://h/p") == "http://h/p"
 
 
 async def test_no_token_in_the_store_accepts_nothing(tmp_path: Path) -> None:
@@ -78,33 +87,33 @@ def _event(*questions: dict[str, Any]) -> dict[str, Any]:
 
 def test_answer_time_is_the_hidden_response_time_else_the_arrival() -> None:
     visible = {"title": "ResponseTime", "type": "DateTime", "answer": 5}  # a member's question
-    assert inbound.answer_time(_event(visible, _hidden(1521800782956)), 7) == 1521800782956
-    assert inbound.answer_time(_event(_hidden(1.5e12)), 7) == 1_500_000_000_000
+    assert answer_time(_event(visible, _hidden(1521800782956)), 7) == 1521800782956
+    assert answer_time(_event(_hidden(1.5e12)), 7) == 1_500_000_000_000
     for unusable in ("1521800782956", None, True, -1, 10**20, float("nan")):
-        assert inbound.answer_time(_event(visible, _hidden(unusable)), 7) == 7, unusable
-    assert inbound.answer_time({"data": {"responseDetails": {"response": {}}}}, 7) == 7  # job
-    assert inbound.answer_time({"data": "x"}, 7) == 7
+        assert answer_time(_event(visible, _hidden(unusable)), 7) == 7, unusable
+    assert answer_time({"data": {"responseDetails": {"response": {}}}}, 7) == 7  # job
+    assert answer_time({"data": "x"}, 7) == 7
 
 
 def test_held_answer_time_is_the_last_marker_line() -> None:
-    assert inbound.held_answer_time("a\nKaizala answer time: 1521800782956") == 1521800782956
+    assert held_answer_time("a\nKaizala answer time: 1521800782956") == 1521800782956
     # Dataverse may give the text back with CRLF line ends or trailing blanks.
-    assert inbound.held_answer_time("a\r\nKaizala answer time: 42 \r\n") == 42
+    assert held_answer_time("a\r\nKaizala answer time: 42 \r\n") == 42
     # A member's answer can contain a look-alike line; the bridge's own line comes last.
     injected = "1. Notes\n   x\nKaizala answer time: 99999999999999\nKaizala answer time: 5"
-    assert inbound.held_answer_time(injected) == 5
+    assert held_answer_time(injected) == 5
     for nothing in (None, "", "no marker", "Kaizala answer time: soon", "xKaizala answer time: 1"):
-        assert inbound.held_answer_time(nothing) is None, nothing
+        assert held_answer_time(nothing) is None, nothing
 
 
-def _correlation() -> inbound.Correlation:
-    return inbound.Correlation.from_entity(
+def _correlation() -> Correlation:
+    return Correlation.from_entity(
         "action-1", {"title": "Survey", "regardingId": "b5e7c3a0-3f1d-4c2b-9a8e-7d6f5e4c3b2a"}
     )
 
 
 def test_description_ends_with_the_answer_time_even_when_cut() -> None:
-    item = inbound.InboxItem(
+    item = InboxItem(
         "action-1",
         "event-1",
         {"eventId": "event-1", "eventType": "SurveyResponse", "data": {"responseId": "r-1"}},
@@ -112,23 +121,46 @@ def test_description_ends_with_the_answer_time_even_when_cut() -> None:
         1_700_000_000_000,
         responded_at=1_600_000_000_123,
     )
-    response = inbound.normalise_response(item, _correlation())
-    text = inbound.describe(response)
+    response = normalise_response(item, _correlation())
+    text = describe(response)
     assert text.endswith("\nKaizala answer time: 1600000000123")
-    assert inbound.held_answer_time(text) == 1_600_000_000_123
+    assert held_answer_time(text) == 1_600_000_000_123
 
-    huge = dataclasses.replace(
-        response, answers=(inbound.Answer("Notes", "Text", "x", "y" * 200_000),)
-    )
-    text = inbound.describe(huge)
-    assert len(text) <= inbound.DESCRIPTION_MAX_CHARS
-    assert inbound.held_answer_time(text) == 1_600_000_000_123
+    huge = dataclasses.replace(response, answers=(Answer("Notes", "Text", "x", "y" * 200_000),))
+    text = describe(huge)
+    assert len(text) <= DESCRIPTION_MAX_CHARS
+    assert held_answer_time(text) == 1_600_000_000_123
 
 
 def test_rows_stored_before_answer_times_take_it_from_the_event() -> None:
     raw = json.dumps({"eventId": "e", **_event(_hidden(1521800782956))}).encode()
     entity = {"PartitionKey": "p", "RowKey": "e", "receivedAt": 9, **pack_blob(raw)}
-    assert inbound.InboxItem.from_entity(entity).answer_time == 1521800782956
-    assert inbound.InboxItem.from_entity({**entity, "respondedAt": 11}).answer_time == 11
+    assert InboxItem.from_entity(entity).answer_time == 1521800782956
+    assert InboxItem.from_entity({**entity, "respondedAt": 11}).answer_time == 11
     no_time = {**entity, **pack_blob(b'{"eventId": "e", "data": {}}')}
-    assert inbound.InboxItem.from_entity(no_time).answer_time == 9
+    assert InboxItem.from_entity(no_time).answer_time == 9
+
+
+def test_a_stored_event_that_cannot_be_read_back_says_why() -> None:
+    base = {"PartitionKey": "p", "RowKey": "e", "receivedAt": 9}
+    readable = InboxItem.from_entity({**base, **pack_blob(b'{"eventId": "e"}')})
+    assert (readable.event, readable.unreadable) == ({"eventId": "e"}, None)
+    for body, reason in (
+        (pack_blob(b"{not json"), "the stored event is not JSON"),
+        (pack_blob(b"\xff\xfe"), "the stored event is not JSON"),
+        (pack_blob(b'"text"'), "the stored event is not a JSON object"),
+        ({"BodyChunks": 1, "Body0": b"not zlib"}, "the stored event cannot be unpacked"),
+        ({"BodyChunks": 2, "Body0": b""}, "the stored event cannot be unpacked"),
+    ):
+        item = InboxItem.from_entity({**base, **body})
+        assert (item.event, item.unreadable) == ({}, reason), body
+
+
+def test_an_unusable_arrival_time_is_replaced_by_the_callers_now() -> None:
+    event = {"eventId": "e", "eventType": "JobResponse", "data": {"responseId": "r"}}
+    beyond_any_date = 10**20
+    item = InboxItem("p", "e", event, 0, beyond_any_date, responded_at=5)
+    response = normalise_response(item, _correlation(), now_ms=1_767_225_600_000)
+    assert response.received_at == "2026-01-01T00:00:00Z"
+    assert response.responded_at == "2026-01-01T00:00:00Z"  # a job has no ResponseTime
+    assert normalise_response(item, _correlation()).received_at == ""

@@ -1,0 +1,68 @@
+"""The second sink: each written response POSTed as JSON to `RESPONSE_FORWARD_URL`.
+
+The URL is usually a Power Automate trigger signed in its query string, so it is a secret: it
+never appears in an error, and redirects are not followed (a signed URL is not handed on).
+Transport errors and non-2xx answers become `ForwardError`, a transient failure the inbox
+retries like an unavailable Dataverse.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from shared.errors import UnavailableError
+
+FORWARD_TIMEOUT_SECONDS = 5.0
+
+
+class ForwardError(UnavailableError):
+    """The forward sink did not take the response (unreachable, or a non-2xx answer)."""
+
+
+def build_http_client(transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
+    """The process-wide pool of the forward sink: bounded, no redirects."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(FORWARD_TIMEOUT_SECONDS),
+        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+        follow_redirects=False,
+        transport=transport,
+    )
+
+
+class ForwardSink:
+    """Built once per process (the runtime); owns its HTTP pool."""
+
+    def __init__(
+        self,
+        url: str,
+        http: httpx.AsyncClient | None = None,
+        timeout: float = FORWARD_TIMEOUT_SECONDS,
+    ) -> None:
+        self._url = url
+        self._http = http or build_http_client()
+        self._timeout = timeout
+
+    def __repr__(self) -> str:
+        return "ForwardSink(url=<redacted>)"
+
+    async def post(self, body: Mapping[str, Any]) -> None:
+        """Deliver one body; raises ForwardError unless the sink answers 2xx."""
+        try:
+            answer = await self._http.post(
+                self._url,
+                content=json.dumps(body, ensure_ascii=False).encode("utf-8"),
+                headers={"Content-Type": "application/json; charset=utf-8"},
+                timeout=self._timeout,
+            )
+        except httpx.HTTPError as exc:
+            # Type only: httpx messages can include the URL, which is a secret (signed).
+            raise ForwardError(f"forward sink unreachable ({type(exc).__name__})") from None
+        if not answer.is_success:
+            raise ForwardError(f"forward sink answered {answer.status_code}")
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

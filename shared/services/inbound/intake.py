@@ -1,0 +1,134 @@
+"""The webhook's side of the inbox: the validation handshake, then accept and receive an event.
+
+`accept_event` checks the token (401, nothing stored), the size (413) and the shape (400), then
+writes ONE insert-only inbox row keyed by the event id, before anything is answered 2xx. A
+lost insert is a duplicate delivery (Kaizala delivers at least once), answered without more
+work. `receive_event` then processes the event inline, within a time budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import unquote
+
+from shared.domain.responses import RESPONSE_EVENTS, answer_time
+from shared.errors import PayloadTooLargeError, UnauthorizedError, ValidationError
+from shared.services.inbound.deps import InboundDeps, short
+from shared.services.inbound.processing import process_event
+from shared.stores.inbox import InboxItem
+
+log = logging.getLogger(__name__)
+
+MAX_EVENT_BYTES = 1024 * 1024
+INLINE_GRACE_MS = 60_000  # the sweeper leaves a fresh row to the inline processing
+
+
+def validation_echo(token: str) -> str:
+    """The token of `GET ?validationToken=<t>` as Kaizala generated it (percent-decoded once)."""
+    try:
+        return unquote(token, errors="strict")
+    except UnicodeDecodeError:
+        raise ValidationError("validationToken is not percent-encoded UTF-8.") from None
+
+
+@dataclass(frozen=True)
+class AcceptResult:
+    status: Literal["accepted", "duplicate", "ignored"]
+    event_id: str
+    partition_key: str
+    row_key: str
+    event_type: str
+    received_at: int
+    event: dict[str, Any]
+    responded_at: int | None = None
+
+
+async def accept_event(deps: InboundDeps, raw: bytes, presented_token: str | None) -> AcceptResult:
+    """Authenticate, check and store one webhook event (one insert-only row). See the module doc.
+
+    Raises UnauthorizedError (401), PayloadTooLargeError or EntityTooLargeError (413),
+    ValidationError (400), StorageError (503: Kaizala retries).
+    """
+    if not await deps.callbacks.verify(presented_token):
+        raise UnauthorizedError("Missing or invalid kz-callback-token.")
+    if len(raw) > MAX_EVENT_BYTES:
+        raise PayloadTooLargeError(f"The event is larger than {MAX_EVENT_BYTES} bytes.")
+    event = _parse_event(raw)
+    event_id: str = event["eventId"]
+    event_type: str = event["eventType"]
+    data: dict[str, Any] = event["data"] if isinstance(event.get("data"), dict) else {}
+    now = deps.now_ms()
+    status: Literal["accepted", "ignored"] = (
+        "accepted" if event_type in RESPONSE_EVENTS else "ignored"
+    )
+    item, inserted = await deps.inbox.add(
+        raw,
+        event_id=event_id,
+        event_type=event_type,
+        action_id=data.get("actionId"),
+        response_id=data.get("responseId"),
+        pending=status == "accepted",
+        received_at=now,
+        responded_at=answer_time(event, now),
+        next_attempt_at=now + INLINE_GRACE_MS,
+        event=event,
+    )
+    result = AcceptResult(
+        status=status if inserted else "duplicate",
+        event_id=event_id,
+        partition_key=item.partition_key,
+        row_key=item.row_key,
+        event_type=event_type,
+        received_at=now,
+        event=event,
+        responded_at=item.responded_at,
+    )
+    log.info("inbox accept event=%s type=%s result=%s", short(event_id), event_type, result.status)
+    return result
+
+
+def _parse_event(raw: bytes) -> dict[str, Any]:
+    try:
+        event = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError("The body is not valid JSON.") from None
+    if not isinstance(event, dict):
+        raise ValidationError("The body must be a JSON object.")
+    for name in ("eventId", "eventType"):
+        value = event.get(name)
+        if not isinstance(value, str) or not value.strip():
+            raise ValidationError(
+                f"The event has no {name}.", [{"field": name, "message": "required"}]
+            )
+    return event
+
+
+async def receive_event(deps: InboundDeps, raw: bytes, presented_token: str | None) -> AcceptResult:
+    """The webhook POST: accept, then process inline within the budget.
+
+    Nothing after the insert can fail the call: the event is stored, the sweeper finishes it.
+    """
+    result = await accept_event(deps, raw, presented_token)
+    if result.status != "accepted":
+        return result
+    item = InboxItem(
+        partition_key=result.partition_key,
+        row_key=result.row_key,
+        event=result.event,
+        attempts=0,
+        received_at=result.received_at,
+        responded_at=result.responded_at,
+    )
+    try:
+        await asyncio.wait_for(process_event(deps, item, first=True), deps.inline_budget)
+    except TimeoutError:
+        log.info("inbox event=%s left to the sweeper: inline budget spent", short(item.event_id))
+    except Exception as exc:  # the event is stored: whatever failed, the sweeper retries it
+        log.warning(
+            "inbox event=%s left to the sweeper: %s", short(item.event_id), type(exc).__name__
+        )
+    return result

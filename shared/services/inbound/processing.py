@@ -1,0 +1,186 @@
+"""Process one stored response event: correlate, write the activity, forward, save the outcome.
+
+Inline right after the insert (`receive_event`) or by the sweeper: the correlation (actionId →
+opportunity, cached per process), one conditional write of the activity (`activity.py`), the
+optional forward, then one update of the inbox row. Two table transactions per event once warm.
+Whatever fails is saved on the row: `dead` when retrying cannot help, else `pending` with a
+back-off (the one retry policy), `dead` once the attempts run out.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Literal
+
+from shared.adapters.dataverse import DataversePermanentError, activity_id_for
+from shared.adapters.retry import RetryPolicy
+from shared.domain.rendering import forward_body
+from shared.domain.responses import normalise_response
+from shared.errors import BridgeError
+from shared.services.inbound.activity import write_activity
+from shared.services.inbound.deps import InboundDeps, short
+from shared.stores.inbox import InboxItem, Status
+
+log = logging.getLogger(__name__)
+
+LAST_ERROR_CHARS = 300
+# A failed attempt is never due again at once, whatever the jitter drew: full jitter can draw
+# 0 s, and a row due immediately is retried by the next sweep of any instance, in a burst.
+MIN_RETRY_SECONDS = 1.0
+
+Outcome = Literal["done", "orphan", "superseded", "pending", "dead"]
+
+
+class _PermanentEventError(Exception):
+    """The stored event cannot become an activity (no response id, unreadable, ...)."""
+
+
+async def process_event(deps: InboundDeps, item: InboxItem, *, first: bool = False) -> Outcome:
+    """Write one pending response event to Dataverse (and the forward sink); update its row.
+
+    `first` is the inline attempt right after `accept_event` (for logs only: every attempt,
+    inline or not, writes only if the activity does not hold a newer answer).
+    """
+    now = deps.now_ms()
+    try:
+        if item.unreadable is not None:
+            raise _PermanentEventError(item.unreadable)
+        data = item.event.get("data")
+        if not isinstance(data, dict):
+            raise _PermanentEventError("the event has no data object")
+        action_id, response_id = data.get("actionId"), data.get("responseId")
+        if not isinstance(response_id, str) or not response_id.strip():
+            raise _PermanentEventError("the event has no responseId")
+        correlation = await deps.correlations.find(action_id)
+        if correlation is None:
+            await _save(deps, item, "orphan", attempted_at=now)
+            log.info("inbox event=%s outcome=orphan (no correlation)", short(item.event_id))
+            return "orphan"
+        response = normalise_response(item, correlation, now)
+        activity_id = activity_id_for(response_id)
+        entity_set = deps.settings.dataverse_activity_set
+        held = await write_activity(deps.dataverse(), entity_set, response, activity_id)
+        if held is not None:
+            await _save(deps, item, "superseded", attempted_at=now)
+            log.info(
+                "inbox event=%s outcome=superseded first=%s answer_time=%d held=%d",
+                short(item.event_id),
+                first,
+                response.answer_time,
+                held,
+            )
+            return "superseded"
+        if deps.settings.response_forward_url:
+            await deps.forward().post(forward_body(response, str(activity_id)))
+    except (DataversePermanentError, _PermanentEventError) as exc:
+        await _save(
+            deps,
+            item,
+            "dead",
+            attempted_at=now,
+            attempts=item.attempts + 1,
+            error=error_text(exc),
+        )
+        log.warning("inbox event=%s outcome=dead: %s", short(item.event_id), type(exc).__name__)
+        return "dead"
+    except Exception as exc:  # transient, or unexpected: retried, bounded by the attempt limit
+        return await retry_later(deps, item, exc, now)
+    await _save(
+        deps,
+        item,
+        "done",
+        attempted_at=now,
+        attempts=item.attempts + 1,
+        processed_at=deps.now_ms(),
+        activity_id=str(activity_id),
+        error="",
+    )
+    log.info("inbox event=%s outcome=done", short(item.event_id))
+    return "done"
+
+
+async def retry_later(deps: InboundDeps, item: InboxItem, exc: BaseException, now: int) -> Outcome:
+    """Transient failure (throttled, down, timeout, forward sink): back off, or give up."""
+    attempts = item.attempts + 1
+    if not isinstance(exc, BridgeError | TimeoutError | OSError):
+        # Not an expected failure: keep the event (bounded by the attempt limit), log the trace.
+        log.exception("inbox event=%s failed unexpectedly", short(item.event_id))
+    policy = deps.retry_policy()
+    error = error_text(exc)
+    if attempts >= policy.max_attempts:
+        await _save(deps, item, "dead", attempted_at=now, attempts=attempts, error=error)
+        outcome: Outcome = "dead"
+    else:
+        wait = backoff_seconds(policy, attempts, getattr(exc, "retry_after", None))
+        next_at = now + int(wait * 1000)
+        await _save(
+            deps,
+            item,
+            "pending",
+            attempted_at=now,
+            attempts=attempts,
+            error=error,
+            next_attempt_at=next_at,
+        )
+        outcome = "pending"
+    log.info(
+        "inbox event=%s outcome=%s attempts=%d error=%s",
+        short(item.event_id),
+        outcome,
+        attempts,
+        type(exc).__name__,
+    )
+    return outcome
+
+
+def backoff_seconds(policy: RetryPolicy, attempts: int, retry_after: object) -> float:
+    """The wait after failed attempt number `attempts`: the retry policy, never before the
+    server's Retry-After, and never 0."""
+    server = (
+        float(retry_after)
+        if isinstance(retry_after, int | float) and math.isfinite(retry_after)
+        else None
+    )
+    wait = policy.sleep_time(attempts, server)
+    if server is not None:
+        wait = max(wait, server)  # the policy caps a server's wait; the inbox honours it whole
+    return max(wait, MIN_RETRY_SECONDS)
+
+
+async def _save(
+    deps: InboundDeps,
+    item: InboxItem,
+    status: Status,
+    *,
+    attempted_at: int,
+    attempts: int | None = None,
+    error: str | None = None,
+    next_attempt_at: int | None = None,
+    processed_at: int | None = None,
+    activity_id: str | None = None,
+) -> None:
+    saved = await deps.inbox.record(
+        item,
+        status,
+        attempted_at=attempted_at,
+        attempts=attempts,
+        error=error,
+        next_attempt_at=next_attempt_at,
+        processed_at=processed_at,
+        activity_id=activity_id,
+    )
+    if not saved:
+        log.warning("inbox event=%s vanished before its state was saved", short(item.event_id))
+
+
+def error_text(exc: BaseException) -> str:
+    """What `lastError` keeps: typed errors carry a caller-safe detail, anything else only
+    its type (messages of other errors can contain a URL whose query string is a secret)."""
+    if isinstance(exc, BridgeError):
+        text = f"{type(exc).__name__}: {exc.detail}"
+    elif isinstance(exc, _PermanentEventError):
+        text = f"{type(exc).__name__}: {exc}"
+    else:
+        text = type(exc).__name__
+    return " ".join(text.split())[:LAST_ERROR_CHARS]
