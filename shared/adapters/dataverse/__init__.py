@@ -40,13 +40,12 @@ from shared.adapters.dataverse.odata import (
     ACTIVITY_SETS,
     API_PATH,
     DEFAULT_SELECT,
-    SUBJECT_MAX_LENGTH,
     activity_id_for,
     entity_set_for,
     regarding_bind_property,
-    truncate_utf16,
 )
 from shared.adapters.retry import parse_retry_after  # the one parser, named here as before
+from shared.domain.rendering import SUBJECT_MAX_LENGTH, truncate_utf16
 
 __all__ = [
     "ACTIVITY_NAMESPACE",

@@ -14,10 +14,13 @@ from datetime import datetime
 from typing import Any
 
 from shared.adapters.dataverse.errors import DataverseInputError
+from shared.domain.rendering import (  # Dataverse's limits, defined once
+    SUBJECT_MAX_LENGTH,
+    truncate_utf16,
+)
 
 API_PATH = "/api/data/v9.2"
 ACTIVITY_SETS: Mapping[str, str] = {"tasks": "task", "phonecalls": "phonecall"}
-SUBJECT_MAX_LENGTH = 200
 # Fixed for good: uuid5(NAMESPACE_URL, "https://kaizala-bridge.invalid/dataverse/activity").
 # Changing it would give every already-written response a new id, hence a duplicate activity.
 ACTIVITY_NAMESPACE = uuid.UUID("2befec43-1259-5cd5-8e40-28095bd53995")
@@ -68,21 +71,6 @@ def regarding_bind_property(entity_set: str, regarding_entity: str) -> str:
     """`regardingobjectid_<entity>_<activity>@odata.bind`: the name depends on the table."""
     activity = check_set(entity_set)
     return f"regardingobjectid_{check_entity(regarding_entity)}_{activity}@odata.bind"
-
-
-def truncate_utf16(text: str, limit: int) -> str:
-    """`text` cut to `limit` UTF-16 code units (Dataverse's MaxLength unit), with an ellipsis."""
-    if len(text.encode("utf-16-le")) // 2 <= limit:
-        return text
-    kept: list[str] = []
-    used = 0
-    for char in text:
-        units = 2 if ord(char) > 0xFFFF else 1
-        if used + units > limit - 1:  # room for the ellipsis
-            break
-        kept.append(char)
-        used += units
-    return "".join(kept) + "…"
 
 
 def check_set(entity_set: str) -> str:
