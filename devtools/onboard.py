@@ -61,7 +61,10 @@ async def run(mobile: str, read_pin: Callable[[str], str] = getpass.getpass) -> 
             f"{result['refreshTokenExpiresOn']}. The app uses it from its next token renewal."
         )
         return 0
-    except (BridgeError, KaizalaError, ValueError) as exc:
+    except KaizalaError as exc:  # also a BridgeError: its own text, as before, not the API detail
+        print(f"Onboarding failed: {exc}", file=sys.stderr)
+        return 1
+    except (BridgeError, ValueError) as exc:
         detail = exc.detail if isinstance(exc, BridgeError) else str(exc)
         print(f"Onboarding failed: {detail}", file=sys.stderr)
         return 1

@@ -16,13 +16,10 @@ import azure.functions as func
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from shared.adapters.kaizala import KaizalaError, KaizalaRateLimitedError, KaizalaValidationError
 from shared.errors import (
     BridgeError,
     PayloadTooLargeError,
-    UnavailableError,
     UnsupportedMediaTypeError,
-    UpstreamError,
     ValidationError,
 )
 
@@ -93,13 +90,6 @@ def validation_error(exc: PydanticValidationError) -> ValidationError:
     return ValidationError(f"Invalid field {first['field']}: {first['message']}", errors)
 
 
-def kaizala_problem(exc: KaizalaError) -> BridgeError:
-    # KaizalaError texts are built without tokens or secrets, so they may reach the caller.
-    if isinstance(exc, KaizalaRateLimitedError):
-        return UnavailableError("Kaizala is throttling the connector.", exc.retry_after)
-    return UpstreamError(f"Kaizala call failed: {exc}")
-
-
 Handler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
 
 
@@ -108,14 +98,9 @@ def handle_errors(fn: Handler) -> Handler:
     async def wrapper(req: func.HttpRequest) -> func.HttpResponse:
         try:
             return await fn(req)
-        except KaizalaValidationError as exc:
-            return problem_response(ValidationError(str(exc)), req)
-        except KaizalaError as exc:
-            err = kaizala_problem(exc)
-            log.warning("%s: Kaizala call failed: %s", fn.__name__, exc)
-            return problem_response(err, req)
         except BridgeError as err:
             if err.status >= 500:
+                # A Kaizala error's detail is "Kaizala call failed: <its log-safe text>".
                 log.warning("%s failed: %s %s", fn.__name__, type(err).__name__, err.detail)
             return problem_response(err, req)
         except Exception:

@@ -13,7 +13,12 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from shared.adapters.kaizala import KaizalaClient
+from shared.adapters.kaizala import (
+    KaizalaAuthClient,
+    KaizalaClient,
+    KaizalaTransport,
+    build_http_client,
+)
 from shared.adapters.secrets import SecretStore, SeededSecretStore, build_secret_store
 from shared.adapters.tables import TableStore
 from shared.config import Settings, get_settings
@@ -70,24 +75,25 @@ class Runtime:
         return SeededSecretStore(inner, self.settings)
 
     @cached_property
+    def kaizala_http(self) -> KaizalaTransport:
+        # One pool, one limiter and one retry rule set for both Kaizala clients below.
+        http = build_http_client(self._kaizala_transport)
+        return KaizalaTransport.from_settings(self.settings, http, clock=self.clock)
+
+    @cached_property
+    def kaizala_auth(self) -> KaizalaAuthClient:
+        # The token service needs no access token, so the manager can fetch through it.
+        return KaizalaAuthClient(self.kaizala_http)
+
+    @cached_property
     def tokens(self) -> TokenManager:
-        # The manager fetches through the client, and the client asks the manager for tokens;
-        # the lambda breaks the construction cycle.
         return TokenManager(
-            lambda app_id, secret, refresh: self.kaizala.fetch_access_token(
-                app_id, secret, refresh
-            ),
-            self.secrets,
-            self.tables,
-            clock=self.clock,
+            self.kaizala_auth.fetch_access_token, self.secrets, self.tables, clock=self.clock
         )
 
     @cached_property
     def kaizala(self) -> KaizalaClient:
-        from shared.adapters.kaizala import build_http_client
-
-        http = build_http_client(self._kaizala_transport)
-        return KaizalaClient.from_settings(self.settings, self.tokens, http=http)
+        return KaizalaClient(self.kaizala_http, self.tokens, auth=self.kaizala_auth)
 
     @cached_property
     def outbound(self) -> Outbound:
@@ -159,8 +165,8 @@ class Runtime:
             closers.append(self.dataverse_http.aclose())
         if "tables" in self.__dict__:
             closers.append(self.tables.close())
-        if "kaizala" in self.__dict__:
-            closers.append(self.kaizala.aclose())
+        if "kaizala_http" in self.__dict__:
+            closers.append(self.kaizala_http.aclose())
         if "secrets" in self.__dict__:
             closers.append(self.secrets.close())
         if "credential" in self.__dict__:

@@ -11,7 +11,14 @@ from typing import Any
 
 import httpx
 
-from shared.adapters.kaizala import AccessToken, KaizalaClient, RateLimiter, build_http_client
+from shared.adapters.kaizala import (
+    AccessToken,
+    KaizalaClient,
+    KaizalaTransport,
+    RateLimiter,
+    build_http_client,
+)
+from shared.adapters.retry import RetryPolicy
 from tests.conftest import register_secret
 
 # Short, context-free values: the exact-value redaction (not the token-shape heuristics) must
@@ -103,8 +110,16 @@ class FakeKaizala:
 class FakeTokens:
     """An AccessTokenProvider that behaves like the real one (cache, refresh, persist)."""
 
-    def __init__(self, endpoint: str = ENDPOINT, value: str = ACCESS) -> None:
+    def __init__(
+        self,
+        endpoint: str = ENDPOINT,
+        value: str = ACCESS,
+        *,
+        refreshed_endpoint: str | None = None,
+    ) -> None:
         self.token = AccessToken(value, endpoint, datetime.now(UTC) + timedelta(hours=24))
+        # The endpointUrl the token service names with a refreshed token (None: unchanged).
+        self.refreshed_endpoint = refreshed_endpoint
         self.refresh_calls: list[AccessToken] = []
         self.moved: list[tuple[AccessToken, str]] = []
         self.current_calls = 0
@@ -116,7 +131,8 @@ class FakeTokens:
     async def refresh(self, rejected: AccessToken) -> AccessToken:
         self.refresh_calls.append(rejected)
         if self.token == rejected:
-            self.token = replace(self.token, value=ACCESS_2)
+            endpoint = self.refreshed_endpoint or self.token.endpoint_url
+            self.token = replace(self.token, value=ACCESS_2, endpoint_url=endpoint)
         return self.token
 
     async def endpoint_moved(self, token: AccessToken, new_endpoint_url: str) -> AccessToken:
@@ -125,25 +141,44 @@ class FakeTokens:
         return self.token
 
 
-def make_client(
+def make_transport(
     kaizala: FakeKaizala,
-    tokens: FakeTokens | None = None,
     *,
     time: FakeTime | None = None,
     limiter: RateLimiter | None = None,
     allowed_hosts: tuple[str, ...] = ("*.kaiza.la",),
     api_root: str = API_ROOT,
+    max_attempts: int = 3,
+    backoff_base: float = 0.5,
+    backoff_cap: float = 8.0,
+    retry_after_cap: float = 120.0,
+    jitter: Callable[[], float] = lambda: 1.0,  # back-off delays become exactly base * 2**n
     **tuning: Any,
-) -> KaizalaClient:
+) -> KaizalaTransport:
+    """The real transport over the fake Kaizala, with fake time (waits cost no wall time)."""
     time = time or FakeTime()
     limiter = limiter or RateLimiter(1000, 60, clock=time.clock, sleep=time.sleep)
-    return KaizalaClient(
+    retry = RetryPolicy(
+        max_attempts=max_attempts,
+        base_delay=backoff_base,
+        max_delay=backoff_cap,
+        max_retry_after=retry_after_cap,
+        jitter=jitter,
+    )
+    return KaizalaTransport(
         build_http_client(httpx.MockTransport(kaizala)),
         api_root,
         allowed_hosts,
         limiter,
-        tokens or FakeTokens(),
+        retry=retry,
         sleep=time.sleep,
-        jitter=lambda: 1.0,  # back-off delays become exactly base * 2**n
+        clock=time.clock,
         **tuning,
     )
+
+
+def make_client(
+    kaizala: FakeKaizala, tokens: FakeTokens | None = None, **options: Any
+) -> KaizalaClient:
+    """A client over `make_transport(kaizala, **options)`."""
+    return KaizalaClient(make_transport(kaizala, **options), tokens or FakeTokens())

@@ -223,6 +223,7 @@ def test_request_id_must_look_like_one() -> None:
 def test_rate_limited_error_carries_retry_after() -> None:
     exc = KaizalaRateLimitedError("throttled", retry_after=12.5, method="POST", path="/v1/x?q=1")
     assert exc.retry_after == 12.5
-    assert exc.status == 429
+    assert exc.upstream_status == 429
+    assert exc.status == 503  # the bridge's own answer: throttled, retry later
     assert exc.path == "/v1/x"
     assert "retry after 12.5s" in str(exc)

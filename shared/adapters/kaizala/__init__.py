@@ -1,14 +1,13 @@
 """Async client for the Microsoft Kaizala v1 API (no Azure Functions imports here)."""
 
 from shared.adapters.kaizala.auth import AccessToken, AccessTokenProvider
-from shared.adapters.kaizala.client import (
+from shared.adapters.kaizala.auth_api import KaizalaAuthClient
+from shared.adapters.kaizala.client import KaizalaClient
+from shared.adapters.kaizala.endpoints import (
     DEFAULT_ALLOWED_HOSTS,
     DEFAULT_API_ROOT,
-    KaizalaClient,
     base_from_location,
-    build_http_client,
     is_token_destination,
-    parse_retry_after,
     segment,
 )
 from shared.adapters.kaizala.errors import (
@@ -53,6 +52,8 @@ from shared.adapters.kaizala.models import (
     Webhook,
     WebhookCreate,
 )
+from shared.adapters.kaizala.pool import build_http_client
+from shared.adapters.kaizala.transport import KaizalaTransport
 from shared.logsafe import redact
 
 __all__ = [
@@ -73,6 +74,7 @@ __all__ = [
     "GroupCreated",
     "ImageBody",
     "JobBody",
+    "KaizalaAuthClient",
     "KaizalaAuthError",
     "KaizalaBadRequestError",
     "KaizalaClient",
@@ -82,6 +84,7 @@ __all__ = [
     "KaizalaRateLimitedError",
     "KaizalaRedirectRefusedError",
     "KaizalaServerError",
+    "KaizalaTransport",
     "KaizalaTransportError",
     "KaizalaValidationError",
     "MediaResult",
@@ -102,7 +105,6 @@ __all__ = [
     "base_from_location",
     "build_http_client",
     "is_token_destination",
-    "parse_retry_after",
     "redact",
     "segment",
 ]

@@ -1,0 +1,154 @@
+"""Content: messages, actions, responses, reminders, media; and the queries of actions."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from shared.adapters.kaizala.answers import dump, parse
+from shared.adapters.kaizala.api_base import PlatformApi
+from shared.adapters.kaizala.endpoints import segment
+from shared.adapters.kaizala.errors import KaizalaValidationError
+from shared.adapters.kaizala.models_base import OperationResult
+from shared.adapters.kaizala.models_content import (
+    ActionBody,
+    ActionDetails,
+    ActionListPage,
+    ActionResult,
+    ActionSend,
+    MediaResult,
+    MessageResult,
+    MessageSend,
+    ResponseResult,
+)
+
+_FILENAME_PATTERN = re.compile(r"[^\x00-\x1f\x7f\"\\/]{1,255}")
+
+
+class ContentApi(PlatformApi):
+    async def send_message(
+        self,
+        group_id: str,
+        message: str,
+        *,
+        subscribers: Sequence[str] | None = None,
+        send_to_all_subscribers: bool | None = None,
+    ) -> MessageResult:
+        gid = segment(group_id, "group_id")
+        body = MessageSend(
+            message=message,
+            subscribers=list(subscribers) if subscribers is not None else None,
+            sendToAllSubscribers=send_to_all_subscribers,
+        )
+        call, response = await self._platform(
+            "POST", "groups/{groupId}/messages", f"groups/{gid}/messages", json_body=dump(body)
+        )
+        return parse(MessageResult, response, call)
+
+    async def send_action(
+        self,
+        group_id: str,
+        *,
+        action_type: str | None = None,
+        action_package_id: str | None = None,
+        action_body: ActionBody | Mapping[str, Any],
+        subscribers: Sequence[str] | None = None,
+        send_to_all_subscribers: bool | None = None,
+    ) -> ActionResult:
+        """Post a built-in action (`action_type`) or a custom one (`action_package_id`)."""
+        if (action_type is None) == (action_package_id is None):
+            raise KaizalaValidationError("give exactly one of action_type and action_package_id")
+        gid = segment(group_id, "group_id")
+        payload = dump(action_body) if isinstance(action_body, BaseModel) else dict(action_body)
+        body = ActionSend(
+            actionType=action_type,
+            id=action_package_id,
+            actionBody=payload,
+            subscribers=list(subscribers) if subscribers is not None else None,
+            sendToAllSubscribers=send_to_all_subscribers,
+        )
+        call, response = await self._platform(
+            "POST", "groups/{groupId}/actions", f"groups/{gid}/actions", json_body=dump(body)
+        )
+        return parse(ActionResult, response, call)
+
+    async def post_response(
+        self, group_id: str, action_id: str, body: BaseModel | Mapping[str, Any]
+    ) -> ResponseResult:
+        """Post (or, with `responseId` in `body`, edit) a response to an action."""
+        gid = segment(group_id, "group_id")
+        aid = segment(action_id, "action_id")
+        payload = dump(body) if isinstance(body, BaseModel) else dict(body)
+        call, response = await self._platform(
+            "POST",
+            "groups/{groupId}/actions/{actionId}/responses",
+            f"groups/{gid}/actions/{aid}/responses",
+            json_body=payload,
+        )
+        return parse(ResponseResult, response, call)
+
+    async def send_reminder(self, group_id: str, action_id: str) -> OperationResult:
+        gid = segment(group_id, "group_id")
+        aid = segment(action_id, "action_id")
+        call, response = await self._platform(
+            "POST",
+            "groups/{groupId}/actions/{actionId}/reminder",
+            f"groups/{gid}/actions/{aid}/reminder",
+        )
+        return parse(OperationResult, response, call)
+
+    async def upload_media(self, filename: str, content: bytes, content_type: str) -> MediaResult:
+        """Upload a file; the answer's `mediaResource` goes into Image/Announcement actions."""
+        if not isinstance(filename, str) or not _FILENAME_PATTERN.fullmatch(filename):
+            raise KaizalaValidationError("filename is malformed")
+        if not re.fullmatch(r"[\w.+-]+/[\w.+-]+", content_type):
+            raise KaizalaValidationError("content_type is malformed")
+        files = {"FileName": (filename, bytes(content), content_type)}
+        call, response = await self._platform("POST", "media", "media", files=files)
+        return parse(MediaResult, response, call)
+
+    # --- content query -----------------------------------------------------------------------
+
+    async def list_actions(
+        self,
+        group_id: str,
+        action_type: str,
+        from_date: datetime | int | None = None,
+        count: int | None = None,
+    ) -> ActionListPage:
+        """One page of a group's actions; `from_date` is a datetime or epoch milliseconds."""
+        gid = segment(group_id, "group_id")
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{0,63}", action_type):
+            raise KaizalaValidationError("action_type is malformed")
+        params: dict[str, str] = {"actionType": action_type}
+        if from_date is not None:
+            if isinstance(from_date, datetime):
+                if from_date.tzinfo is None:
+                    raise KaizalaValidationError("from_date must be timezone-aware")
+                from_date = int(from_date.timestamp() * 1000)
+            params["fromDate"] = str(int(from_date))
+        if count is not None:
+            if count < 1:
+                raise KaizalaValidationError("count must be positive")
+            params["count"] = str(count)
+        call, response = await self._platform(
+            "GET", "groups/{groupId}/actions", f"groups/{gid}/actions", params=params
+        )
+        return parse(ActionListPage, response, call)
+
+    async def get_action(
+        self, group_id: str, action_id: str, details: bool = True
+    ) -> ActionDetails:
+        gid = segment(group_id, "group_id")
+        aid = segment(action_id, "action_id")
+        call, response = await self._platform(
+            "GET",
+            "groups/{groupId}/actions/{actionId}",
+            f"groups/{gid}/actions/{aid}",
+            params={"getDetails": "true" if details else "false"},
+        )
+        return parse(ActionDetails, response, call)
