@@ -17,8 +17,14 @@ from shared.adapters.kaizala import KaizalaClient
 from shared.adapters.secrets import SecretStore, SeededSecretStore, build_secret_store
 from shared.adapters.tables import TableStore
 from shared.config import Settings, get_settings
-from shared.services.outbound import Budget, Outbound
+from shared.services.outbound import Outbound
 from shared.services.tokens import TokenManager
+from shared.stores.actions import ActionStore, OutboxStore
+from shared.stores.budget import Budget
+from shared.stores.correlations import CorrelationStore
+from shared.stores.inbox import InboxStore
+from shared.stores.kaizala_token import TokenRowStore
+from shared.stores.leases import LeaseStore
 
 if TYPE_CHECKING:
     import httpx
@@ -73,7 +79,7 @@ class Runtime:
                 app_id, secret, refresh
             ),
             self.secrets,
-            self.tables,
+            TokenRowStore(self.leases),
             clock=self.clock,
         )
 
@@ -85,19 +91,46 @@ class Runtime:
         return KaizalaClient.from_settings(self.settings, self.tokens, http=http)
 
     @cached_property
-    def outbound(self) -> Outbound:
+    def leases(self) -> LeaseStore:
+        return LeaseStore(self.tables, self.clock)
+
+    @cached_property
+    def correlations(self) -> CorrelationStore:
+        return CorrelationStore(self.tables)
+
+    @cached_property
+    def inbox_store(self) -> InboxStore:
+        return InboxStore(self.tables)
+
+    @cached_property
+    def actions_store(self) -> ActionStore:
+        return ActionStore(self.tables)
+
+    @cached_property
+    def outbox(self) -> OutboxStore:
+        return OutboxStore(self.tables)
+
+    @cached_property
+    def budget(self) -> Budget:
         s = self.settings
-        budget = Budget(
+        return Budget(
             self.tables,
             s.kaizala_calls_per_minute,
             s.kaizala_throttle_window_seconds,
             clock=self.clock,
         )
+
+    @cached_property
+    def outbound(self) -> Outbound:
         return Outbound(
-            self.tables,
-            self.kaizala,
-            budget,
-            retention_days=s.retention_days,
+            actions=self.actions_store,
+            outbox=self.outbox,
+            correlations=self.correlations,
+            inbox=self.inbox_store,
+            leases=self.leases,
+            budget=self.budget,
+            kaizala=self.kaizala,
+            retention_days=self.settings.retention_days,
             clock=self.clock,
             ready=self.tokens.current,
         )
