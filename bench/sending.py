@@ -230,7 +230,7 @@ async def run_burst(
     say: Callable[[str], None],
 ) -> dict[str, Any]:
     """`actions` POST /api/actions at once (`concurrency` in flight), then drained to the end."""
-    slots = 10  # shared.services.outbound.Budget's default
+    slots = 10  # shared.stores.budget.Budget's default
     design_rate = (max(1, budget // (slots + 1)) * slots) / window
     budget_rate = budget / window
     rates, completion, max_window, throttled, per_action = [], [], [], [], []

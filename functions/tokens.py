@@ -40,4 +40,5 @@ async def kaizala_pin(req: func.HttpRequest) -> func.HttpResponse:
 async def kaizala_login(req: func.HttpRequest) -> func.HttpResponse:
     body = parse_body(req, onboarding.LoginRequest, max_bytes=4096)
     rt = get_runtime()
-    return json_response(await onboarding.login(rt.kaizala, rt.secrets, rt.tokens, body))
+    result = await onboarding.login(rt.kaizala, rt.secrets, rt.tokens, body, clock=rt.clock)
+    return json_response(result)

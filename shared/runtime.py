@@ -23,8 +23,14 @@ from shared.adapters.secrets import SecretStore, SeededSecretStore, build_secret
 from shared.adapters.tables import TableStore
 from shared.config import Settings, get_settings
 from shared.logsafe import install_url_redaction
-from shared.services.outbound import Budget, Outbound
+from shared.services.outbound import Outbound
 from shared.services.tokens import TokenManager
+from shared.stores.actions import ActionStore, OutboxStore
+from shared.stores.budget import Budget
+from shared.stores.correlations import CorrelationStore
+from shared.stores.inbox import InboxStore
+from shared.stores.kaizala_token import TokenRowStore
+from shared.stores.leases import LeaseStore
 
 if TYPE_CHECKING:
     import httpx
@@ -88,7 +94,10 @@ class Runtime:
     @cached_property
     def tokens(self) -> TokenManager:
         return TokenManager(
-            self.kaizala_auth.fetch_access_token, self.secrets, self.tables, clock=self.clock
+            self.kaizala_auth.fetch_access_token,
+            self.secrets,
+            TokenRowStore(self.leases),
+            clock=self.clock,
         )
 
     @cached_property
@@ -96,19 +105,46 @@ class Runtime:
         return KaizalaClient(self.kaizala_http, self.tokens, auth=self.kaizala_auth)
 
     @cached_property
-    def outbound(self) -> Outbound:
+    def leases(self) -> LeaseStore:
+        return LeaseStore(self.tables, self.clock)
+
+    @cached_property
+    def correlations(self) -> CorrelationStore:
+        return CorrelationStore(self.tables)
+
+    @cached_property
+    def inbox_store(self) -> InboxStore:
+        return InboxStore(self.tables)
+
+    @cached_property
+    def actions_store(self) -> ActionStore:
+        return ActionStore(self.tables)
+
+    @cached_property
+    def outbox(self) -> OutboxStore:
+        return OutboxStore(self.tables)
+
+    @cached_property
+    def budget(self) -> Budget:
         s = self.settings
-        budget = Budget(
+        return Budget(
             self.tables,
             s.kaizala_calls_per_minute,
             s.kaizala_throttle_window_seconds,
             clock=self.clock,
         )
+
+    @cached_property
+    def outbound(self) -> Outbound:
         return Outbound(
-            self.tables,
-            self.kaizala,
-            budget,
-            retention_days=s.retention_days,
+            actions=self.actions_store,
+            outbox=self.outbox,
+            correlations=self.correlations,
+            inbox=self.inbox_store,
+            leases=self.leases,
+            budget=self.budget,
+            kaizala=self.kaizala,
+            retention_days=self.settings.retention_days,
             clock=self.clock,
             ready=self.tokens.current,
         )
@@ -143,12 +179,10 @@ class Runtime:
     @cached_property
     def inbound(self) -> InboundDeps:
         from shared.services.inbound import InboundDeps
-        from shared.stores.correlations import CorrelationStore
-        from shared.stores.inbox import InboxStore
 
         return InboundDeps(
-            inbox=InboxStore(self.tables),
-            correlations=CorrelationStore(self.tables),
+            inbox=self.inbox_store,
+            correlations=self.correlations,  # one cache per process, shared with outbound
             settings=self.settings,
             callbacks=self.callbacks,
             dataverse=lambda: self.dataverse,

@@ -18,15 +18,12 @@ import hmac
 import logging
 import math
 import secrets
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shared.adapters.secrets import CALLBACK_TOKEN, SecretStore
+from shared.clock import Clock, wall
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], float]
 
 CACHE_SECONDS = 300.0
 RELOAD_INTERVAL_SECONDS = 30.0
@@ -48,7 +45,7 @@ class CallbackTokens:
         self,
         store: SecretStore,
         grace_hours: float,
-        clock: Clock = time.time,
+        clock: Clock = wall,
         *,
         cache_seconds: float = CACHE_SECONDS,
         reload_interval: float = RELOAD_INTERVAL_SECONDS,

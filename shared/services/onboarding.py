@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.adapters.kaizala import KaizalaAuthError, KaizalaBadRequestError, KaizalaClient
 from shared.adapters.secrets import APPLICATION_ID, REFRESH_TOKEN, SecretStore
+from shared.clock import Clock, now_ms, wall
 from shared.errors import ValidationError
 from shared.services.tokens import NotOnboardedError, TokenManager
 
@@ -59,7 +59,12 @@ async def request_pin(client: KaizalaClient, store: SecretStore, req: PinRequest
 
 
 async def login(
-    client: KaizalaClient, store: SecretStore, tokens: TokenManager | None, req: LoginRequest
+    client: KaizalaClient,
+    store: SecretStore,
+    tokens: TokenManager | None,
+    req: LoginRequest,
+    *,
+    clock: Clock = wall,
 ) -> dict[str, Any]:
     """Exchange the PIN for a refresh token and store it.
 
@@ -75,11 +80,11 @@ async def login(
             "Kaizala rejected the PIN (wrong, expired or already used): request a new one.",
             [{"field": "pin"}],
         ) from None
-    now_ms = int(time.time() * 1000)
+    issued = now_ms(clock)
     await store.set(
         REFRESH_TOKEN,
         result.refreshToken,
-        {"source": "pin", "issuedOn": str(now_ms), "expiresOn": str(result.refreshTokenExpiry)},
+        {"source": "pin", "issuedOn": str(issued), "expiresOn": str(result.refreshTokenExpiry)},
     )
     if tokens is not None:
         await tokens.refresh_token_changed(result.refreshTokenExpiry)

@@ -205,12 +205,20 @@ async def test_401_refreshes_once_and_retries(bridge: Runtime, kaizala: KaizalaS
 async def test_secret_file_never_holds_plaintext_outside_store(
     bridge: Runtime, kaizala: KaizalaSim
 ) -> None:
-    await bridge.tokens.current()
+    token = (await bridge.tokens.current()).value
     path = Path(bridge.settings.local_secrets_path)
     assert path.stat().st_mode & 0o777 == 0o600
     data = json.loads(path.read_text())
     assert set(data) >= {"kaizala-refresh-token", "kaizala-access-token"}
-    assert isinstance(LocalFileSecretStore(path), LocalFileSecretStore)
+    # The store's file holds the token the bridge uses (a fresh store reads it back) ...
+    stored = await LocalFileSecretStore(path).get(ACCESS_TOKEN)
+    assert stored is not None and stored.value == token
+    # ... and nothing else does: not the lease row (its facts only), not another file.
+    leases = [r.entity async for r in bridge.tables.query("leases", "PartitionKey ne ''")]
+    assert leases, "the token manager publishes its facts in the lease row"
+    assert all(token not in str(v) for row in leases for v in row.values())
+    others = [p for p in path.parent.rglob("*") if p.is_file() and p != path]
+    assert all(token.encode() not in p.read_bytes() for p in others)
 
 
 async def test_onboarding_command_line(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets as pysecrets
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,10 +18,15 @@ from shared.adapters.secrets import (
     APPLICATION_SECRET,
     REFRESH_TOKEN,
     LocalFileSecretStore,
+    Secret,
+    SecretStore,
 )
 from shared.adapters.tables import TableStore
 from shared.config import Settings
-from shared.services.tokens import NotOnboardedError, TokenManager
+from shared.errors import UnavailableError
+from shared.services.tokens import LEASE_SECONDS, NotOnboardedError, TokenManager
+from shared.stores.kaizala_token import TokenRowStore
+from shared.stores.leases import LeaseStore
 from tests.conftest import register_secret
 
 
@@ -29,6 +36,35 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        """Virtual time: a wait moves the clock at once (inject it with the clock)."""
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+class CountingStore:
+    """The secret store with its reads counted at its boundary (the manager keeps no counters)."""
+
+    def __init__(self, inner: SecretStore) -> None:
+        self.inner = inner
+        self.gets: list[str] = []
+
+    def reads(self, name: str) -> int:
+        return self.gets.count(name)
+
+    async def get(self, name: str) -> Secret | None:
+        self.gets.append(name)
+        return await self.inner.get(name)
+
+    async def set(self, name: str, value: str, tags: Mapping[str, str] | None = None) -> Secret:
+        return await self.inner.set(name, value, tags)
+
+    async def versions(self, name: str, limit: int = 3) -> list[Secret]:
+        return await self.inner.versions(name, limit)
+
+    async def close(self) -> None:
+        await self.inner.close()
 
 
 class FakeTokenService:
@@ -57,8 +93,8 @@ class FakeTokenService:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> LocalFileSecretStore:
-    s = LocalFileSecretStore(tmp_path / "secrets.json")
+async def store(tmp_path: Path) -> CountingStore:
+    s = CountingStore(LocalFileSecretStore(tmp_path / "secrets.json"))
     refresh = "rt-" + pysecrets.token_urlsafe(16)
     register_secret(refresh)
     await s.set(APPLICATION_ID, "app-1")
@@ -74,9 +110,14 @@ async def tables(env: dict[str, str]) -> TableStore:
 
 
 def manager(
-    service: FakeTokenService, store: LocalFileSecretStore, tables: TableStore, clock: FakeClock
+    service: FakeTokenService,
+    store: SecretStore,
+    tables: TableStore,
+    clock: FakeClock,
+    **options: Any,
 ) -> TokenManager:
-    return TokenManager(service, store, tables, clock=clock, poll_seconds=0.02)
+    rows = TokenRowStore(LeaseStore(tables, clock))
+    return TokenManager(service, store, rows, clock=clock, **{"poll_seconds": 0.02, **options})
 
 
 async def test_ten_concurrent_callers_make_one_call(store, tables) -> None:
@@ -97,7 +138,7 @@ async def test_two_instances_sharing_a_table_make_one_call(store, tables) -> Non
     assert len(service.calls) == 1
     assert len({t.value for t in results}) == 1
     # the follower read the published token once from the store; the leader never did
-    assert a.store_reads + b.store_reads == 1
+    assert store.reads(ACCESS_TOKEN) == 1
 
 
 async def test_ten_instances_find_the_token_stale_one_call(store, tables) -> None:
@@ -120,7 +161,7 @@ async def test_cached_token_used_without_store_reads(store, tables) -> None:
     for _ in range(50):
         assert (await tm.current()).value == first.value
     assert len(service.calls) == 1
-    assert tm.store_reads == 0
+    assert store.reads(ACCESS_TOKEN) == 0
 
 
 async def test_refresh_rule_half_life_and_margin(store, tables) -> None:
@@ -209,6 +250,55 @@ async def test_refresh_token_expiry_warning(store, tables, caplog) -> None:
     with caplog.at_level(logging.WARNING, logger="shared.services.tokens"):
         await tm.renew_if_due()
     assert any("expires within 30 days" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_lease_held_elsewhere_is_waited_for_then_given_up(store, tables) -> None:
+    clock = FakeClock()
+    service = FakeTokenService(clock)
+    rows = TokenRowStore(LeaseStore(tables, clock))
+    # Another instance took the refresh lease and has published nothing (hung, or died).
+    assert await rows.take_lease(None, "other-instance", LEASE_SECONDS)
+    tm = manager(service, store, tables, clock, sleep=clock.sleep, poll_seconds=1.0)
+    started = clock.now
+    with pytest.raises(UnavailableError) as err:
+        await tm.current()
+    assert type(err.value) is UnavailableError
+    assert err.value.headers() == {"Retry-After": "5"}
+    assert service.calls == []  # nothing fetched behind the holder's back
+    waited = clock.now - started
+    # It waited max_wait (30 s), which is shorter than the lease (60 s), and so gave up
+    # rather than take over: the caller gets a 503 to retry instead of a request held 60 s.
+    assert 30 <= waited < LEASE_SECONDS
+    row = await rows.read()
+    assert row is not None
+    assert row.lease.holder == "other-instance"
+    # A retry once the lease has lapsed takes it over and refreshes, once.
+    clock.now = started + LEASE_SECONDS + 1
+    token = await tm.current()
+    assert len(service.calls) == 1
+    published = await rows.read()
+    assert published is not None
+    assert (published.generation, published.lease.holder, published.lease.until) == (1, "", 0.0)
+    secret = await store.get(ACCESS_TOKEN)
+    assert secret is not None and secret.value == token.value
+
+
+async def test_the_expired_lease_of_a_crashed_instance_is_taken_over_at_once(store, tables) -> None:
+    clock = FakeClock()
+    service = FakeTokenService(clock)
+    rows = TokenRowStore(LeaseStore(tables, clock))
+    assert await rows.take_lease(None, "crashed-instance", LEASE_SECONDS)
+    clock.now += LEASE_SECONDS + 1  # the holder died without releasing; its lease lapsed
+    tm = manager(service, store, tables, clock, sleep=clock.sleep)
+    before = clock.now
+    token = await tm.current()
+    assert clock.now == before  # no waiting for a lease nobody holds any more
+    assert len(service.calls) == 1
+    row = await rows.read()
+    assert row is not None
+    assert (row.generation, row.lease.holder) == (1, "")
+    assert row.expires_ms == int((before + service.lifetime_s) * 1000)
+    assert (await tm.current()).value == token.value
 
 
 def test_local_store_file_mode(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from shared.adapters.secrets import REFRESH_TOKEN
 from shared.runtime import Runtime
 from tests.bridge_fixtures import OPPORTUNITY, SAMPLE_GROUP, KaizalaSim, bridge_env
 from tests.conftest import installed_runtime
+from tests.outbound.conftest import ShiftedClock
 from tests.support import body_json, call, request, run_timer
 
 REGARDING = {"entityType": "opportunity", "id": OPPORTUNITY, "name": "Contoso – 500 laptops"}
@@ -164,21 +164,30 @@ async def test_concurrent_duplicates_make_one_call(bridge: Runtime, kaizala: Kai
     assert sends(kaizala) == 1
 
 
-BAD_INPUTS: list[tuple[str, Any]] = [
-    ("groupId", action_request(groupId="../webhook")),
-    ("groupId", action_request(groupId="a" * 65)),
-    ("groupId", action_request(groupId="g?x=1")),
-    ("regarding.id", action_request(regarding={"id": "not-a-guid"})),
-    ("extra", {**action_request(), "surprise": 1}),
-    ("actionBody", action_request(actionBody={"title": "t", "questions": []})),
+# (case, payload, the status, and the field the problem blames: `errors[0].field`, or for a body
+# that is not a JSON object at all, its `detail`)
+BAD_INPUTS: list[tuple[str, Any, int, str]] = [
+    ("groupId path", action_request(groupId="../webhook"), 400, "groupId"),
+    ("groupId long", action_request(groupId="a" * 65), 400, "groupId"),
+    ("groupId query", action_request(groupId="g?x=1"), 400, "groupId"),
+    ("regarding.id", action_request(regarding={"id": "not-a-guid"}), 400, "regarding.id"),
+    ("extra", {**action_request(), "surprise": 1}, 400, "surprise"),
     (
-        "options",
+        "no questions",
+        action_request(actionBody={"title": "t", "questions": []}),
+        400,
+        "actionBody.questions",
+    ),
+    (
+        "options missing",
         action_request(
             actionBody={"title": "t", "questions": [{"title": "q", "type": "SingleOption"}]}
         ),
+        400,
+        "actionBody.questions.0",
     ),
     (
-        "options",
+        "options on text",
         action_request(
             actionBody={
                 "title": "t",
@@ -187,21 +196,32 @@ BAD_INPUTS: list[tuple[str, Any]] = [
                 ],
             }
         ),
+        400,
+        "actionBody.questions.0",
     ),
     (
-        "type",
+        "question type",
         action_request(actionBody={"title": "t", "questions": [{"title": "q", "type": "Essay"}]}),
+        400,
+        "actionBody.questions.0.type",
     ),
     (
         "title",
         action_request(
             actionBody={"title": "x" * 201, "questions": [{"title": "q", "type": "Text"}]}
         ),
+        400,
+        "actionBody.title",
     ),
-    ("both", {**action_request(), "template": "opportunity-survey"}),
-    ("neither", {"groupId": SAMPLE_GROUP, "regarding": REGARDING}),
-    ("package", {**action_request(), "actionPackageId": "pkg-1"}),
-    ("template", {"groupId": SAMPLE_GROUP, "template": "../../etc/passwd", "regarding": REGARDING}),
+    ("both", {**action_request(), "template": "opportunity-survey"}, 400, "(body)"),
+    ("neither", {"groupId": SAMPLE_GROUP, "regarding": REGARDING}, 400, "(body)"),
+    ("package", {**action_request(), "actionPackageId": "pkg-1"}, 400, "(body)"),
+    (
+        "template",
+        {"groupId": SAMPLE_GROUP, "template": "../../etc/passwd", "regarding": REGARDING},
+        400,
+        "template",
+    ),
     (
         "variables",
         {
@@ -210,24 +230,42 @@ BAD_INPUTS: list[tuple[str, Any]] = [
             "variables": {},
             "regarding": REGARDING,
         },
+        400,
+        "variables.opportunityName",
     ),
-    ("job phone", action_request("Job", actionBody={"title": "t", "assignedTo": ["12345"]})),
-    ("type", action_request(actionType="Essay")),
-    ("not json", "{not json"),
-    ("array", [1, 2]),
-    ("big", {**action_request(), "regarding": {**REGARDING, "name": "x" * 70_000}}),
+    (
+        "job phone",
+        action_request("Job", actionBody={"title": "t", "assignedTo": ["12345"]}),
+        400,
+        "actionBody",
+    ),
+    ("action type", action_request(actionType="Essay"), 400, "actionType"),
+    ("not json", "{not json", 400, "The body is not valid JSON."),
+    ("array", [1, 2], 400, "The body must be a JSON object."),
+    (
+        "big",
+        {**action_request(), "regarding": {**REGARDING, "name": "x" * 70_000}},
+        413,
+        "The body is larger than 65536 bytes.",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("case", "payload"), BAD_INPUTS, ids=[c for c, _ in BAD_INPUTS])
+@pytest.mark.parametrize(
+    ("case", "payload", "status", "blamed"), BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS]
+)
 async def test_bad_input_rejected_before_anything(
-    bridge: Runtime, kaizala: KaizalaSim, case: str, payload: Any
+    bridge: Runtime, kaizala: KaizalaSim, case: str, payload: Any, status: int, blamed: str
 ) -> None:
     resp = await post(payload, {"content-type": "application/json"})
-    assert resp.status_code in (400, 413), (case, resp.get_body())
+    assert resp.status_code == status, (case, resp.get_body())
     assert resp.mimetype == "application/problem+json"
     problem = body_json(resp)
-    assert problem["status"] == resp.status_code
+    assert problem["status"] == status
+    if "errors" in problem:
+        assert problem["errors"][0]["field"] == blamed, problem
+    else:
+        assert problem["detail"] == blamed, problem
     assert sends(kaizala) == 0
     assert await rows(bridge, "actions") == []
     assert await rows(bridge, "outbox") == []
@@ -328,7 +366,7 @@ async def test_dynamics_create_opportunity_sends_once(bridge: Runtime, kaizala: 
 
 
 async def test_retention_forgets_old_correlations_but_not_queued_ones(
-    bridge: Runtime, kaizala: KaizalaSim
+    bridge: Runtime, kaizala: KaizalaSim, clock: ShiftedClock
 ) -> None:
     sent = body_json(await post(action_request()))
     kaizala.control(
@@ -338,9 +376,8 @@ async def test_retention_forgets_old_correlations_but_not_queued_ones(
     )
     queued = body_json(await post(action_request("Poll")))
     assert queued["status"] == "queued"
-    outbound = bridge.outbound
-    outbound._clock = lambda: time.time() + 31 * 86400
-    assert await outbound.expire() == 2  # the sent action and its index row
+    clock.offset += 31 * 86400
+    assert await bridge.outbound.expire() == 2  # the sent action and its index row
     assert await bridge.tables.get("actions", sent["correlationId"], "a") is None
     assert await bridge.tables.get("actionindex", sent["actionId"], "c") is None
     assert await bridge.tables.get("actions", queued["correlationId"], "a") is not None

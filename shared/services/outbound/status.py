@@ -1,0 +1,31 @@
+"""GET /api/actions/{correlationId}: an action's state and how many responses came back."""
+
+from __future__ import annotations
+
+from shared.clock import iso_seconds
+from shared.domain.actions import ActionStatus
+from shared.errors import NotFoundError
+from shared.stores.actions import ActionStore
+from shared.stores.inbox import InboxStore
+
+
+async def action_status(actions: ActionStore, inbox: InboxStore, cid: str) -> ActionStatus:
+    record = await actions.get(cid.lower())
+    if record is None:
+        raise NotFoundError(f"No action with correlation id {cid}.")
+    # Counted where intake keys them (the inbox hashes action ids Azure cannot use as keys).
+    responses = await inbox.count_responses(record.action_id) if record.action_id else 0
+    return ActionStatus(
+        correlationId=cid.lower(),
+        status=record.status,
+        actionId=record.action_id,
+        referenceId=record.reference_id,
+        groupId=record.group_id,
+        actionType=record.action_type,
+        template=record.template,
+        regarding=record.regarding,
+        responses=responses,
+        createdAt=iso_seconds(record.created_ms) or "",
+        sentAt=iso_seconds(record.sent_ms),
+        lastError=record.last_error,
+    )

@@ -1,0 +1,210 @@
+"""The `actions` and `outbox` tables: one row per outbound action, and the queue of unsent ones.
+
+`actions` row: PartitionKey = correlation id, RowKey = "a"; status (sending, queued, sent,
+failed), requestHash, groupId, actionType, actionPackageId, template, regardingEntity,
+regardingId (lower case), regardingName, title, createdAt / sendingAt / queuedAt / sentAt
+(epoch ms), createdUs (arrival order, epoch µs), attempts, lastError, actionId, referenceId,
+and the validated action body packed into `Body*` properties.
+
+`outbox` row: PartitionKey = "q", RowKey = `{createdUs:018d}-{correlationId}` (so a partition
+scan returns arrival order), correlationId.
+
+This module is the only code that names these tables or knows their row shapes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.adapters.tables import Stored, TableStore, expire_rows, pack_blob, unpack_blob
+from shared.domain.action_request import Prepared
+from shared.domain.actions import Regarding
+
+ACTIONS = "actions"
+OUTBOX = "outbox"
+ROW_KEY = "a"
+OUTBOX_PK = "q"
+STALE_BATCH = 50
+DONE = "status eq 'sent' or status eq 'failed'"
+
+
+@dataclass(frozen=True)
+class ActionRecord:
+    """One `actions` row as read, with the ETag it was read with."""
+
+    correlation_id: str
+    status: str
+    request_hash: str
+    group_id: str
+    action_type: str
+    action_package_id: str | None
+    template: str | None
+    regarding: Regarding
+    title: str
+    created_ms: int
+    created_us: int
+    sending_ms: int
+    sent_ms: int | None
+    attempts: int
+    action_id: str | None
+    reference_id: str | None
+    last_error: str | None
+    etag: str
+    _entity: Mapping[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_stored(cls, stored: Stored) -> ActionRecord:
+        e = stored.entity
+        return cls(
+            correlation_id=str(e["PartitionKey"]),
+            status=str(e.get("status")),
+            request_hash=str(e.get("requestHash") or ""),
+            group_id=str(e.get("groupId") or ""),
+            action_type=str(e.get("actionType") or ""),
+            action_package_id=e.get("actionPackageId") or None,
+            template=e.get("template") or None,
+            regarding=Regarding(
+                entityType=e["regardingEntity"], id=e["regardingId"], name=e["regardingName"]
+            ),
+            title=str(e.get("title") or ""),
+            created_ms=int(e.get("createdAt") or 0),
+            created_us=int(e.get("createdUs") or 0),
+            sending_ms=int(e.get("sendingAt") or 0),
+            sent_ms=int(e["sentAt"]) if e.get("sentAt") else None,
+            attempts=int(e.get("attempts") or 0),
+            action_id=e.get("actionId") or None,
+            reference_id=e.get("referenceId") or None,
+            last_error=e.get("lastError") or None,
+            etag=stored.etag,
+            _entity=e,
+        )
+
+    def prepared(self) -> Prepared:
+        """The request as it was claimed (the body as validated then)."""
+        body = json.loads(unpack_blob(self._entity, "Body"))
+        return Prepared(
+            self.group_id,
+            self.action_type,
+            self.action_package_id,
+            body,
+            self.template,
+            self.regarding,
+        )
+
+
+class ActionStore:
+    def __init__(self, tables: TableStore) -> None:
+        self._tables = tables
+
+    async def claim(self, cid: str, rhash: str, p: Prepared, now_ms: int, order_us: int) -> bool:
+        """Insert-only: False when the correlation id is already taken (a repeat)."""
+        row: dict[str, Any] = {
+            "PartitionKey": cid,
+            "RowKey": ROW_KEY,
+            "status": "sending",
+            "requestHash": rhash,
+            "groupId": p.group_id,
+            "actionType": p.action_type,
+            "actionPackageId": p.action_package_id or "",
+            "template": p.template or "",
+            "regardingEntity": p.regarding.entityType,
+            "regardingId": p.regarding.id.lower(),
+            "regardingName": p.regarding.name,
+            "title": p.title,
+            "createdAt": now_ms,
+            "createdUs": order_us,
+            "sendingAt": now_ms,
+            "attempts": 0,
+            "lastError": "",
+            **pack_blob(json.dumps(p.body).encode(), "Body"),
+        }
+        return await self._tables.insert(ACTIONS, row)
+
+    async def get(self, cid: str) -> ActionRecord | None:
+        stored = await self._tables.get(ACTIONS, cid, ROW_KEY)
+        return None if stored is None else ActionRecord.from_stored(stored)
+
+    async def mark(self, cid: str, status: str, last_error: str) -> None:
+        await self._set(cid, status=status, lastError=last_error)
+
+    async def mark_queued(self, cid: str, now_ms: int, last_error: str) -> None:
+        await self._set(cid, status="queued", queuedAt=now_ms, lastError=last_error)
+
+    async def mark_sent(self, cid: str, action_id: str, reference_id: str, now_ms: int) -> None:
+        await self._set(
+            cid,
+            status="sent",
+            actionId=action_id,
+            referenceId=reference_id,
+            sentAt=now_ms,
+            lastError="",
+        )
+
+    async def claim_queued(self, record: ActionRecord, now_ms: int) -> bool:
+        """`queued` → `sending`, conditional on the ETag read: one sender per queued action."""
+        claim = {
+            "PartitionKey": record.correlation_id,
+            "RowKey": ROW_KEY,
+            "status": "sending",
+            "sendingAt": now_ms,
+            "attempts": record.attempts + 1,
+        }
+        return await self._tables.update(ACTIONS, claim, record.etag)
+
+    async def stale_sending(self, cutoff_ms: int) -> list[ActionRecord]:
+        """Rows left `sending` since before the cutoff (a send whose outcome is unknown)."""
+        return [
+            ActionRecord.from_stored(r)
+            async for r in self._tables.query(
+                ACTIONS,
+                "status eq 'sending' and sendingAt lt @cutoff",
+                {"cutoff": cutoff_ms},
+                limit=STALE_BATCH,
+            )
+        ]
+
+    async def expire(self, cutoff_ms: int) -> int:
+        """Sent or failed actions created before the cutoff; queued or in-flight ones stay."""
+        return await expire_rows(self._tables, ACTIONS, cutoff_ms, "createdAt", DONE)
+
+    async def _set(self, cid: str, **fields: Any) -> None:
+        await self._tables.upsert(ACTIONS, {"PartitionKey": cid, "RowKey": ROW_KEY, **fields})
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    row_key: str
+    correlation_id: str
+
+
+class OutboxStore:
+    def __init__(self, tables: TableStore) -> None:
+        self._tables = tables
+
+    async def busy(self) -> bool:
+        async for _ in self._tables.query(
+            OUTBOX, "PartitionKey eq @pk", {"pk": OUTBOX_PK}, limit=1
+        ):
+            return True
+        return False
+
+    async def push(self, cid: str, order_us: int) -> None:
+        await self._tables.upsert(
+            OUTBOX,
+            {"PartitionKey": OUTBOX_PK, "RowKey": f"{order_us:018d}-{cid}", "correlationId": cid},
+        )
+
+    async def head(self, limit: int) -> list[OutboxEntry]:
+        """The oldest entries, in arrival order."""
+        return [
+            OutboxEntry(str(r.entity["RowKey"]), str(r.entity["correlationId"]))
+            async for r in self._tables.query(
+                OUTBOX, "PartitionKey eq @pk", {"pk": OUTBOX_PK}, limit=limit
+            )
+        ]
+
+    async def remove(self, entry: OutboxEntry) -> None:
+        await self._tables.delete(OUTBOX, OUTBOX_PK, entry.row_key)

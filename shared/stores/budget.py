@@ -1,0 +1,81 @@
+"""The `budget` table: Kaizala calls allowed per window, shared by every instance.
+
+Row: PartitionKey = "kaizala", RowKey = `slot % 64`; slot (the slot number it counts for),
+count (calls taken in it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from shared.adapters.tables import TableStore
+from shared.clock import Clock, wall
+
+TABLE = "budget"
+PARTITION = "kaizala"
+ROWS = 64
+CAS_ATTEMPTS = 8
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class Budget:
+    """Kaizala calls allowed per window, shared by every instance through table storage.
+
+    The window is cut into `slots` slots with `per_window // (slots + 1)` calls each, so any
+    window-long interval (which overlaps at most slots + 1 slots) stays under the budget however
+    Kaizala aligns its own window. Rows are reused cyclically, so the table stays small.
+    """
+
+    def __init__(
+        self,
+        tables: TableStore,
+        per_window: int,
+        window_seconds: float,
+        *,
+        slots: int = 10,
+        clock: Clock = wall,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self._tables = tables
+        self.slot_seconds = window_seconds / slots
+        self.per_slot = max(1, per_window // (slots + 1))
+        self._clock = clock
+        self._sleep = sleep  # injectable with the clock, so a test can run on virtual time
+        self._lock = asyncio.Lock()  # one contender per process; CAS handles the others
+
+    async def try_acquire(self) -> float:
+        """0 when a call may be made now, else the seconds until the next slot opens."""
+        async with self._lock:
+            for _ in range(CAS_ATTEMPTS):
+                now = self._clock()
+                slot = int(now // self.slot_seconds)
+                rk = str(slot % ROWS)
+                row = await self._tables.get(TABLE, PARTITION, rk)
+                fresh = {"PartitionKey": PARTITION, "RowKey": rk, "slot": slot, "count": 1}
+                if row is None:
+                    if await self._tables.insert(TABLE, fresh):
+                        return 0.0
+                    continue
+                if int(row.entity.get("slot", -1)) != slot:
+                    if await self._tables.update(TABLE, fresh, row.etag):
+                        return 0.0
+                    continue
+                count = int(row.entity.get("count", 0))
+                if count >= self.per_slot:
+                    return max(0.001, (slot + 1) * self.slot_seconds - now)
+                row.entity["count"] = count + 1
+                if await self._tables.update(TABLE, row.entity, row.etag):
+                    return 0.0
+            return self.slot_seconds  # heavy contention: let the caller come back
+
+    async def acquire(self, deadline: float) -> bool:
+        """Wait for room until `deadline` (epoch seconds on the clock); False if there is none."""
+        while True:
+            wait = await self.try_acquire()
+            if wait == 0:
+                return True
+            if self._clock() + wait > deadline:
+                return False
+            await self._sleep(wait)
