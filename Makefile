@@ -10,7 +10,7 @@ INFRA_VENV := .venv-infra
 
 help:
 	@echo "make run    - Azurite, the Kaizala and Dataverse simulators and the local Functions host"
-	@echo "make test   - the whole test suite (starts and stops its own Azurite)"
+	@echo "make test   - the whole test suite with branch coverage (starts and stops its own Azurite)"
 	@echo "make lint   - ruff, mypy and the offline infra checks"
 	@echo "make demo   - the whole loop end to end, with a report"
 	@echo "make bench  - benchmarks into bench/results.json"
@@ -37,7 +37,7 @@ run: install local.settings.json
 	$(PY) -m devtools.stack --settings local.settings.json --kaizala-time-scale $(KAIZALA_TIME_SCALE)
 
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest --cov --cov-report=term
 
 lint-py: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -27,6 +27,8 @@ _KEY_VALUE_RE = re.compile(
     """
 )
 # Long opaque runs (JWTs, base64 tokens, SAS signatures). GUIDs stay readable: they are ids.
+# A bare `Bearer x` (a proxy echoing someone else's request) whatever the token looks like.
+_BEARER_RE = re.compile(r"(?i)\b(bearer\s+)[^\s\"',;]+")
 _OPAQUE_RE = re.compile(r"[A-Za-z0-9+/_=.~-]{32,}")
 _GUID_RE = re.compile(
     r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
@@ -52,6 +54,7 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
         quote_char = value[0] if value[:1] in ("'", '"') else ""
         return f"{match.group(1)}{quote_char}{_MASK}{quote_char}"
 
+    text = _BEARER_RE.sub(r"\1" + _MASK, text)
     text = _KEY_VALUE_RE.sub(_mask_value, text)
     return _OPAQUE_RE.sub(lambda m: m.group(0) if _GUID_RE.fullmatch(m.group(0)) else _MASK, text)
 

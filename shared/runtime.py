@@ -8,8 +8,6 @@ settings errors surface on first use, naming the setting, and tests can swap the
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -21,6 +19,7 @@ from shared.adapters.kaizala import (
 )
 from shared.adapters.secrets import SecretStore, SeededSecretStore, build_secret_store
 from shared.adapters.tables import TableStore
+from shared.clock import Clock, wall
 from shared.config import Settings, get_settings
 from shared.logsafe import install_url_redaction
 from shared.services.outbound import Outbound
@@ -49,7 +48,7 @@ class Runtime:
         *,
         kaizala_transport: httpx.AsyncBaseTransport | None = None,
         secret_store: SecretStore | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = wall,
     ) -> None:
         self.settings = settings
         self._kaizala_transport = kaizala_transport
@@ -77,8 +76,9 @@ class Runtime:
         inner = self._secret_store
         if inner is None:
             needs_aad = self.settings.key_vault_url is not None
-            inner = build_secret_store(self.settings, self.credential if needs_aad else None)
-        return SeededSecretStore(inner, self.settings)
+            credential = self.credential if needs_aad else None
+            inner = build_secret_store(self.settings, credential, self.clock)
+        return SeededSecretStore(inner, self.settings, self.clock)
 
     @cached_property
     def kaizala_http(self) -> KaizalaTransport:

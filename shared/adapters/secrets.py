@@ -14,12 +14,12 @@ import fcntl
 import json
 import logging
 import os
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from shared.clock import Clock, now_ms, wall
 from shared.config import Settings
 from shared.errors import UnavailableError
 
@@ -71,8 +71,9 @@ class LocalFileSecretStore:
 
     HISTORY = 5
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], clock: Clock = wall) -> None:
         self.path = Path(path)
+        self._clock = clock  # stands in for Key Vault's own clock (a version's created_on)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -122,7 +123,7 @@ class LocalFileSecretStore:
     def _set_sync(self, name: str, value: str, tags: Mapping[str, str] | None) -> Secret:
         with self._locked():
             data = self._read()
-            now = time.time()
+            now = self._clock()
             item = {
                 "value": value,
                 "tags": dict(tags or {}),
@@ -223,13 +224,17 @@ class KeyVaultSecretStore:
         await self._client.close()
 
 
-def build_secret_store(settings: Settings, credential: Any | None) -> SecretStore:
+def build_secret_store(
+    settings: Settings, credential: Any | None, clock: Clock = wall
+) -> SecretStore:
     if settings.key_vault_url:
         return KeyVaultSecretStore.create(settings.key_vault_url, credential)
-    return LocalFileSecretStore(settings.local_secrets_path)
+    return LocalFileSecretStore(settings.local_secrets_path, clock)
 
 
-async def seed_from_settings(store: SecretStore, settings: Settings) -> list[str]:
+async def seed_from_settings(
+    store: SecretStore, settings: Settings, clock: Clock = wall
+) -> list[str]:
     """Copy KAIZALA_APPLICATION_ID/_SECRET/_REFRESH_TOKEN into the store once, when absent.
 
     Only when absent: a refresh token rotated later must never be overwritten by the original
@@ -242,7 +247,7 @@ async def seed_from_settings(store: SecretStore, settings: Settings) -> list[str
         (
             REFRESH_TOKEN,
             settings.kaizala_refresh_token,
-            {"source": "settings", "issuedOn": str(int(time.time() * 1000))},
+            {"source": "settings", "issuedOn": str(now_ms(clock))},
         ),
     )
     for name, value, tags in pairs:
@@ -257,9 +262,10 @@ async def seed_from_settings(store: SecretStore, settings: Settings) -> list[str
 class SeededSecretStore:
     """Wraps a store so the first use seeds it from the settings (once per process)."""
 
-    def __init__(self, inner: SecretStore, settings: Settings) -> None:
+    def __init__(self, inner: SecretStore, settings: Settings, clock: Clock = wall) -> None:
         self.inner = inner
         self._settings = settings
+        self._clock = clock
         self._seeded = False
         self._lock = asyncio.Lock()
 
@@ -268,7 +274,7 @@ class SeededSecretStore:
             return
         async with self._lock:
             if not self._seeded:
-                await seed_from_settings(self.inner, self._settings)
+                await seed_from_settings(self.inner, self._settings, self._clock)
                 self._seeded = True
 
     async def get(self, name: str) -> Secret | None:

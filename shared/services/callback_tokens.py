@@ -58,7 +58,6 @@ class CallbackTokens:
         self._accepted: tuple[_Accepted, ...] = ()
         self._loaded_at: float | None = None
         self._lock = asyncio.Lock()
-        self.store_reads = 0  # observable by tests: the hot path must not read the store
 
     def __repr__(self) -> str:
         return f"CallbackTokens(accepted={len(self._accepted)})"
@@ -123,7 +122,6 @@ class CallbackTokens:
     async def _load(self) -> None:
         """Read the versions (newest first) and keep those still accepted. Call with the lock."""
         versions = await self._store.versions(CALLBACK_TOKEN, VERSIONS_KEPT)
-        self.store_reads += 1
         now = self._clock()
         accepted: list[_Accepted] = []
         for i, secret in enumerate(versions):

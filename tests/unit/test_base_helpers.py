@@ -110,3 +110,11 @@ def test_log_value_is_bounded() -> None:
     out = log_value("x" * 10_000)
     assert out.startswith("x" * 200)
     assert out.endswith("…(+9800)")
+
+
+def test_redact_masks_any_bearer_token() -> None:
+    out = redact("echo: Authorization: Bearer abc.def and Bearer xyz, then bearer  q1")
+    assert "abc.def" not in out
+    assert "xyz" not in out
+    assert "q1" not in out
+    assert out.count("***") == 3

@@ -8,8 +8,6 @@ bearer token and anything token-shaped is masked by `shared.logsafe`.
 
 from __future__ import annotations
 
-import re
-
 import httpx
 
 from shared.adapters.retry import parse_retry_after
@@ -17,10 +15,6 @@ from shared.errors import BridgeError, UnavailableError, UpstreamError
 from shared.logsafe import excerpt, redact
 
 DEFAULT_THROTTLE_WAIT = 5.0  # when a 429 comes without a usable Retry-After
-
-# `redact` masks `Authorization: Bearer x` and the token value it is given; a bare `Bearer x`
-# of another token (a proxy echoing someone else's request) is masked here as well.
-_BEARER_RE = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+")
 
 
 class DataverseError(BridgeError):
@@ -125,9 +119,5 @@ def _error_body(response: httpx.Response, token: str) -> tuple[str | None, str]:
     if not isinstance(message, str):
         message = response.text or response.reason_phrase
     # A misbehaving proxy or service could echo the request; keep the token out regardless.
-    masked_code = redact(_mask_bearer(code), [token]) if isinstance(code, str) and code else None
-    return masked_code, excerpt(_mask_bearer(message), [token])
-
-
-def _mask_bearer(text: str) -> str:
-    return _BEARER_RE.sub(r"\1***", text)
+    masked_code = redact(code, [token]) if isinstance(code, str) and code else None
+    return masked_code, excerpt(message, [token])

@@ -18,6 +18,7 @@ from shared.adapters.kaizala import (
     KaizalaRateLimitedError,
     KaizalaServerError,
     KaizalaTransportError,
+    KaizalaValidationError,
 )
 from shared.clock import Clock, now_ms, wall
 from shared.domain.action_request import Prepared, identity, prepare
@@ -169,7 +170,8 @@ class Sender:
             return SendOutcome(
                 202, ActionAccepted(correlationId=cid, status="sending"), _location(cid)
             )
-        except KaizalaError as exc:
+        except (KaizalaError, KaizalaValidationError) as exc:
+            # Refused (by Kaizala, or by the client before sending): final, never retried.
             await self._actions.mark(cid, "failed", _short(exc))
             raise ActionFailedError(
                 f"Kaizala refused the action: {_short(exc)}", extra={"correlationId": cid}
