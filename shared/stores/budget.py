@@ -2,6 +2,12 @@
 
 Row: PartitionKey = "kaizala", RowKey = `slot % 64`; slot (the slot number it counts for),
 count (calls taken in it).
+
+Two kinds of taker share the rows. Sends (`try_acquire`, `acquire`) may fill a slot. Work that
+must never delay a send (the response backfill: `try_acquire_spare`) takes a call only while
+the current slot still has at least half its calls left (`spare_per_slot`), and its callers
+also stand back while the outbox holds queued sends. Both count in the same slot, so all
+instances together stay within the budget whoever takes.
 """
 
 from __future__ import annotations
@@ -45,8 +51,21 @@ class Budget:
         self._sleep = sleep  # injectable with the clock, so a test can run on virtual time
         self._lock = asyncio.Lock()  # one contender per process; CAS handles the others
 
+    @property
+    def spare_per_slot(self) -> int:
+        """What backfill may take of a slot: the first half (at least one call)."""
+        return max(1, self.per_slot // 2)
+
     async def try_acquire(self) -> float:
         """0 when a call may be made now, else the seconds until the next slot opens."""
+        return await self._take(self.per_slot)
+
+    async def try_acquire_spare(self) -> float:
+        """Like `try_acquire`, for work that yields to sends: only while the current slot has
+        taken fewer than `spare_per_slot` calls, so at least half of every slot stays theirs."""
+        return await self._take(self.spare_per_slot)
+
+    async def _take(self, limit: int) -> float:
         async with self._lock:
             for _ in range(CAS_ATTEMPTS):
                 now = self._clock()
@@ -63,7 +82,7 @@ class Budget:
                         return 0.0
                     continue
                 count = int(row.entity.get("count", 0))
-                if count >= self.per_slot:
+                if count >= limit:
                     return max(0.001, (slot + 1) * self.slot_seconds - now)
                 row.entity["count"] = count + 1
                 if await self._tables.update(TABLE, row.entity, row.etag):
