@@ -4,7 +4,8 @@
 failed), requestHash, groupId, actionType, actionPackageId, template, regardingEntity,
 regardingId (lower case), regardingName, title, createdAt / sendingAt / queuedAt / sentAt
 (epoch ms), createdUs (arrival order, epoch µs), attempts, lastError, actionId, referenceId,
-and the validated action body packed into `Body*` properties.
+and the validated action body packed into `Body*` properties; backfilledAt (epoch ms) once the
+response backfill has read the action's responses from Kaizala.
 
 `outbox` row: PartitionKey = "q", RowKey = `{createdUs:018d}-{correlationId}` (so a partition
 scan returns arrival order), correlationId.
@@ -28,6 +29,7 @@ OUTBOX = "outbox"
 ROW_KEY = "a"
 OUTBOX_PK = "q"
 STALE_BATCH = 50
+BACKFILL_SCAN_LIMIT = 5000
 DONE = "status eq 'sent' or status eq 'failed'"
 
 
@@ -165,6 +167,31 @@ class ActionStore:
                 limit=STALE_BATCH,
             )
         ]
+
+    # --- issue 10: backfill ---------------------------------------------------------------
+
+    async def sent_since(
+        self, cutoff_ms: int, limit: int = BACKFILL_SCAN_LIMIT
+    ) -> list[tuple[ActionRecord, int]]:
+        """Sent actions with `sentAt` at or after the cutoff, each with its `backfilledAt` (0:
+        never). A scan of the table (no index on sentAt), bounded twice: rows live only
+        RETENTION_DAYS, and at most `limit` rows are read (in key order, not time order)."""
+        return [
+            (ActionRecord.from_stored(r), int(r.entity.get("backfilledAt") or 0))
+            async for r in self._tables.query(
+                ACTIONS,
+                "status eq 'sent' and sentAt ge @cutoff",
+                {"cutoff": cutoff_ms},
+                limit=limit,
+            )
+        ]
+
+    async def mark_backfilled(self, cid: str, now_ms: int) -> None:
+        """When the backfill last read this action's responses (orders the next runs).
+
+        A merge with If-Match "*": a row expired meanwhile is not recreated."""
+        row = {"PartitionKey": cid, "RowKey": ROW_KEY, "backfilledAt": now_ms}
+        await self._tables.update(ACTIONS, row, "*")
 
     async def expire(self, cutoff_ms: int) -> int:
         """Sent or failed actions created before the cutoff; queued or in-flight ones stay."""

@@ -263,6 +263,32 @@ class InboxStore:
             seen.add(str(row.entity.get("responseId")))
         return len(seen)
 
+    # --- issue 10: backfill ---------------------------------------------------------------
+
+    async def response_versions(self, action_id: str) -> dict[str, int]:
+        """The newest answer time the inbox holds per response of an action, whatever the
+        row's status (a webhook delivery or an earlier backfill, done or still pending).
+
+        One query of the action's partition, without the raw events. Rows stored before answer
+        times were recorded count with their arrival time.
+        """
+        newest: dict[str, int] = {}
+        async for row in self._tables.query(
+            TABLE,
+            "PartitionKey eq @pk",
+            {"pk": partition_for(action_id)},
+            select=["responseId", "respondedAt", "receivedAt"],
+        ):
+            e = row.entity
+            response_id = e.get("responseId")
+            if not isinstance(response_id, str) or not response_id:
+                continue
+            at = e.get("respondedAt")
+            if not isinstance(at, int | float):
+                at = e.get("receivedAt") or 0
+            newest[response_id] = max(newest.get(response_id, 0), int(at))
+        return newest
+
     async def requeue_orphans(self, action_id: str, now_ms: int) -> int:
         """Orphans of an action whose correlation exists now (adopted after a send in doubt)."""
         rows = [

@@ -60,23 +60,11 @@ async def accept_event(deps: InboundDeps, raw: bytes, presented_token: str | Non
     event = _parse_event(raw)
     event_id: str = event["eventId"]
     event_type: str = event["eventType"]
-    data: dict[str, Any] = event["data"] if isinstance(event.get("data"), dict) else {}
     now = deps.now_ms()
     status: Literal["accepted", "ignored"] = (
         "accepted" if event_type in RESPONSE_EVENTS else "ignored"
     )
-    item, inserted = await deps.inbox.add(
-        raw,
-        event_id=event_id,
-        event_type=event_type,
-        action_id=data.get("actionId"),
-        response_id=data.get("responseId"),
-        pending=status == "accepted",
-        received_at=now,
-        responded_at=answer_time(event, now),
-        next_attempt_at=now + INLINE_GRACE_MS,
-        event=event,
-    )
+    item, inserted = await store_event(deps, raw, event, now)
     result = AcceptResult(
         status=status if inserted else "duplicate",
         event_id=event_id,
@@ -89,6 +77,31 @@ async def accept_event(deps: InboundDeps, raw: bytes, presented_token: str | Non
     )
     log.info("inbox accept event=%s type=%s result=%s", short(event_id), event_type, result.status)
     return result
+
+
+async def store_event(
+    deps: InboundDeps,
+    raw: bytes,
+    event: dict[str, Any],
+    now: int,
+    responded_at: int | None = None,
+) -> tuple[InboxItem, bool]:
+    """The one insert-only inbox row of a parsed event (the webhook's, or a backfilled one);
+    False when a row of that event id exists. `responded_at` defaults to the event's answer
+    time (its hidden ResponseTime, else now)."""
+    data: dict[str, Any] = event["data"] if isinstance(event.get("data"), dict) else {}
+    return await deps.inbox.add(
+        raw,
+        event_id=event["eventId"],
+        event_type=event["eventType"],
+        action_id=data.get("actionId"),
+        response_id=data.get("responseId"),
+        pending=event["eventType"] in RESPONSE_EVENTS,
+        received_at=now,
+        responded_at=answer_time(event, now) if responded_at is None else responded_at,
+        next_attempt_at=now + INLINE_GRACE_MS,
+        event=event,
+    )
 
 
 def _parse_event(raw: bytes) -> dict[str, Any]:
