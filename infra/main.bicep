@@ -80,6 +80,13 @@ param retentionDays int = 30
 @minValue(1)
 @maxValue(100)
 param inboxMaxAttempts int = 8
+// issue 10: backfill
+@description('BACKFILL_SCHEDULE')
+param backfillSchedule string = '0 35 * * * *'
+@description('BACKFILL_DAYS')
+@minValue(1)
+@maxValue(365)
+param backfillDays int = 7
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -180,6 +187,8 @@ module api 'app/api.bicep' = {
     responseForwardUrl: responseForwardUrl
     retentionDays: retentionDays
     inboxMaxAttempts: inboxMaxAttempts
+    backfillSchedule: backfillSchedule
+    backfillDays: backfillDays
   }
   // The app starts with its identity already allowed into storage, tables and Key Vault.
   dependsOn: [

@@ -78,6 +78,9 @@ class Settings:
     response_forward_url: str | None = field(repr=False)
     retention_days: int
     inbox_max_attempts: int
+    # issue 10: backfill
+    backfill_schedule: str
+    backfill_days: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -111,6 +114,9 @@ class Settings:
             response_forward_url=r.optional_url("RESPONSE_FORWARD_URL", https_unless_loopback=True),
             retention_days=r.integer("RETENTION_DAYS", 3, 3650),
             inbox_max_attempts=r.integer("INBOX_MAX_ATTEMPTS", 1, 100),
+            # issue 10: backfill
+            backfill_schedule=r.text("BACKFILL_SCHEDULE"),
+            backfill_days=r.integer("BACKFILL_DAYS", 1, 365),
         )
         groups = r.csv("KAIZALA_WEBHOOK_GROUPS", pattern=_GROUP_ID_RE)
         if not groups and settings.opportunity_survey_group_id:

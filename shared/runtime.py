@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from shared.adapters.forward import ForwardSink
     from shared.services.callback_tokens import CallbackTokens
     from shared.services.inbound import InboundDeps
+    from shared.services.inbound.backfill import Backfill
 
 
 class Runtime:
@@ -187,6 +188,22 @@ class Runtime:
             callbacks=self.callbacks,
             dataverse=lambda: self.dataverse,
             forward=lambda: self.forward,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def backfill(self) -> Backfill:
+        # issue 10: backfill. The inbound half plus what it reads with: the sent actions, the
+        # outbox (sends first) and the shared budget.
+        from shared.services.inbound.backfill import Backfill
+
+        return Backfill(
+            self.inbound,
+            actions=self.actions_store,
+            outbox=self.outbox,
+            budget=self.budget,
+            kaizala=self.kaizala,
+            days=self.settings.backfill_days,
             clock=self.clock,
         )
 

@@ -158,4 +158,16 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "Attempts at writing an event to Dynamics before it is marked dead.",
         "8",
     ),
+    # issue 10: backfill
+    SettingSpec(
+        "BACKFILL_SCHEDULE",
+        "NCRONTAB schedule of the `backfill_responses` timer (six fields, seconds first).",
+        "0 35 * * * *",
+    ),
+    SettingSpec(
+        "BACKFILL_DAYS",
+        "Days after its send that an action's responses are read again from Kaizala by the "
+        "backfill (never past the action's due date plus a day).",
+        "7",
+    ),
 )

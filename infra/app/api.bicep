@@ -38,6 +38,8 @@ param dataverseActivitySet string
 param responseForwardUrl string
 param retentionDays int
 param inboxMaxAttempts int
+param backfillSchedule string
+param backfillDays int
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -148,6 +150,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     RESPONSE_FORWARD_URL: responseForwardUrl
     RETENTION_DAYS: string(retentionDays)
     INBOX_MAX_ATTEMPTS: string(inboxMaxAttempts)
+    BACKFILL_SCHEDULE: backfillSchedule
+    BACKFILL_DAYS: string(backfillDays)
   }
 }
 

@@ -25,6 +25,8 @@ EXPECTED = {
     "kaizala_webhook": ("http", "api/kaizala/webhook", ["POST"], "anonymous"),
     "process_inbox": ("timer", "0 */1 * * * *", [], None),
     "inbox_replay": ("http", "api/manage/inbox/replay", ["POST"], "admin"),
+    "backfill_responses": ("timer", "%BACKFILL_SCHEDULE%", [], None),
+    "backfill_action": ("http", "api/manage/actions/{correlationId}/backfill", ["POST"], "admin"),
 }
 
 

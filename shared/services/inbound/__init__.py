@@ -27,6 +27,10 @@ answer than the one the activity already holds: not written), `dead` (permanent 
 of attempts; kept until replayed). `replay` (replay.py) puts dead and orphan rows back to
 `pending`.
 
+Backfill (backfill.py, the `backfill_responses` timer and the per-action admin route) reads
+recent actions' responses from Kaizala and feeds the versions the inbox does not hold through
+the same insert and processing, so a response the webhook missed still becomes its one task.
+
 No azure.functions imports here: the triggers in functions/webhooks.py are thin. The runtime
 builds the dependencies once (`Runtime.inbound`, an `InboundDeps`).
 """
