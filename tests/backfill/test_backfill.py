@@ -6,9 +6,14 @@ with real `azure.functions` requests. See conftest for the witness subscription.
 
 from __future__ import annotations
 
+import json
+import uuid
 from typing import Any
 
+import pytest
+
 from devtools.dataverse_sim import SimState
+from shared.errors import UnavailableError
 from shared.runtime import Runtime
 from shared.stores.inbox import InboxStore
 from tests.backfill.conftest import (
@@ -42,8 +47,6 @@ async def inbox_rows(rt: Runtime) -> list[dict[str, Any]]:
 
 async def deliver(rt: Runtime, event: dict[str, Any]) -> dict[str, Any]:
     """The bridge's webhook receives `event`, as Kaizala posts it, with the bridge's token."""
-    import json
-
     token = await rt.callbacks.ensure()
     headers = {"content-type": "application/json", "kz-callback-token": token}
     req = request("POST", "/api/kaizala/webhook", body=json.dumps(event), headers=headers)
@@ -195,6 +198,12 @@ async def test_admin_route_refusals(rt: Runtime, kaizala: KaizalaSim) -> None:
     message_cid, _ = await send("Message", {"message": "hello"})
     status, problem = await backfill(message_cid)
     assert (status, problem["type"].rsplit("/", 1)[-1]) == (409, "conflict")
+    # sends are queued: the budget is theirs, an operator is asked to come back
+    survey_cid, _ = await send("Survey", survey("Queued behind sends"))
+    await rt.outbox.push(str(uuid.uuid4()), 1)
+    with pytest.raises(UnavailableError) as refused:
+        await rt.backfill.one(survey_cid, max_seconds=0)
+    assert refused.value.headers() == {"Retry-After": "6"}
     assert kaizala.calls("/actions/", "GET") == []
 
 
