@@ -80,6 +80,15 @@ param retentionDays int = 30
 @minValue(1)
 @maxValue(100)
 param inboxMaxAttempts int = 8
+// issue 10: reminders and media
+@description('REMINDER_MIN_HOURS')
+@minValue(1)
+@maxValue(720)
+param reminderMinHours int = 12
+@description('MEDIA_MAX_BYTES')
+@minValue(1024)
+@maxValue(52428800)
+param mediaMaxBytes int = 10485760
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -180,6 +189,8 @@ module api 'app/api.bicep' = {
     responseForwardUrl: responseForwardUrl
     retentionDays: retentionDays
     inboxMaxAttempts: inboxMaxAttempts
+    reminderMinHours: reminderMinHours
+    mediaMaxBytes: mediaMaxBytes
   }
   // The app starts with its identity already allowed into storage, tables and Key Vault.
   dependsOn: [

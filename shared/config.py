@@ -27,6 +27,8 @@ SECRET_SETTINGS = frozenset(s.name for s in SETTINGS if s.secret)
 
 _TABLE_PREFIX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,19}$")
 _GROUP_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+# A whole upload is held in memory by the Functions host (which caps a request at 100 MB).
+MEDIA_MAX_BYTES_CEILING = 50 * 1024 * 1024
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -78,6 +80,9 @@ class Settings:
     response_forward_url: str | None = field(repr=False)
     retention_days: int
     inbox_max_attempts: int
+    # issue 10: reminders and media
+    reminder_min_hours: int
+    media_max_bytes: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -111,6 +116,9 @@ class Settings:
             response_forward_url=r.optional_url("RESPONSE_FORWARD_URL", https_unless_loopback=True),
             retention_days=r.integer("RETENTION_DAYS", 3, 3650),
             inbox_max_attempts=r.integer("INBOX_MAX_ATTEMPTS", 1, 100),
+            # issue 10: reminders and media
+            reminder_min_hours=r.integer("REMINDER_MIN_HOURS", 1, 24 * 30),
+            media_max_bytes=r.integer("MEDIA_MAX_BYTES", 1024, MEDIA_MAX_BYTES_CEILING),
         )
         groups = r.csv("KAIZALA_WEBHOOK_GROUPS", pattern=_GROUP_ID_RE)
         if not groups and settings.opportunity_survey_group_id:

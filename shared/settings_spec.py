@@ -158,4 +158,17 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "Attempts at writing an event to Dynamics before it is marked dead.",
         "8",
     ),
+    # issue 10: reminders and media
+    SettingSpec(
+        "REMINDER_MIN_HOURS",
+        "Hours between two Kaizala reminders of the same action "
+        "(`POST /api/actions/{correlationId}/reminder`); a repeat inside them sends nothing.",
+        "12",
+    ),
+    SettingSpec(
+        "MEDIA_MAX_BYTES",
+        "Largest file `POST /api/media` accepts, in bytes (Kaizala documents no limit; "
+        "at most 52428800).",
+        "10485760",
+    ),
 )
