@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from shared.adapters.forward import ForwardSink
     from shared.services.callback_tokens import CallbackTokens
     from shared.services.inbound import InboundDeps
+    from shared.services.outbound.reminders import Reminders
 
 
 class Runtime:
@@ -188,6 +189,22 @@ class Runtime:
             dataverse=lambda: self.dataverse,
             forward=lambda: self.forward,
             clock=self.clock,
+        )
+
+    # issue 10: reminders
+    @cached_property
+    def reminders(self) -> Reminders:
+        from shared.services.outbound.reminders import Reminders
+        from shared.stores.actions import ReminderSlots
+
+        return Reminders(
+            self.actions_store,
+            ReminderSlots(self.tables),
+            self.budget,
+            self.kaizala,
+            min_hours=self.settings.reminder_min_hours,
+            clock=self.clock,
+            ready=self.tokens.current,
         )
 
     async def aclose(self) -> None:
