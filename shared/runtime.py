@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from shared.adapters.forward import ForwardSink
     from shared.services.callback_tokens import CallbackTokens
     from shared.services.inbound import InboundDeps
+    from shared.services.outbound.media import MediaUploads
     from shared.services.outbound.reminders import Reminders
 
 
@@ -191,7 +192,7 @@ class Runtime:
             clock=self.clock,
         )
 
-    # issue 10: reminders
+    # issue 10: reminders and media
     @cached_property
     def reminders(self) -> Reminders:
         from shared.services.outbound.reminders import Reminders
@@ -205,6 +206,19 @@ class Runtime:
             min_hours=self.settings.reminder_min_hours,
             clock=self.clock,
             ready=self.tokens.current,
+        )
+
+    @cached_property
+    def media(self) -> MediaUploads:
+        from shared.services.outbound.media import MediaUploads
+        from shared.stores.media import MediaStore
+
+        return MediaUploads(
+            MediaStore(self.tables),
+            self.budget,
+            self.kaizala,
+            retention_days=self.settings.retention_days,
+            clock=self.clock,
         )
 
     async def aclose(self) -> None:

@@ -25,8 +25,9 @@ EXPECTED = {
     "kaizala_webhook": ("http", "api/kaizala/webhook", ["POST"], "anonymous"),
     "process_inbox": ("timer", "0 */1 * * * *", [], None),
     "inbox_replay": ("http", "api/manage/inbox/replay", ["POST"], "admin"),
-    # issue 10: reminders
+    # issue 10: reminders and media
     "send_reminder": ("http", "api/actions/{correlationId}/reminder", ["POST"], "function"),
+    "upload_media": ("http", "api/media", ["POST"], "function"),
 }
 
 
