@@ -305,3 +305,20 @@ async def test_file_names_and_contents_stay_out_of_the_logs(
     assert not any("\u2028" in line or "\x85" in line for line in lines)
     assert any("offer\\x2028forged log line\\x85.pdf" in line for line in lines)
     assert not any(marker.decode() in line for line in lines)
+
+
+@pytest.mark.parametrize("kind", ["Image", "Document"])
+async def test_a_file_message_in_doubt_is_failed_not_resent(
+    bridge: Runtime, kaizala: KaizalaSim, kind: str
+) -> None:
+    resource = (await uploaded("site.png", PNG))["mediaResource"]
+    kaizala.control("POST", "faults", json={"pathRegex": "/actions$", "status": 502, "count": 1})
+    resp = await send(kind, {"mediaResource": resource, "caption": "x"})
+    assert resp.status_code == 202
+    assert body_json(resp)["status"] == "sending"
+    record = await bridge.actions_store.get(body_json(resp)["correlationId"])
+    assert record is not None
+    # Only a caption could match it in Kaizala's list: never adopted, never sent again.
+    assert await bridge.outbound.reconcile(record) == "failed"
+    assert kaizala.calls("/actions", "GET") == []
+    assert len(sent_actions(kaizala)) == 1

@@ -97,6 +97,8 @@ class Reminders:
             if await self._slots.claim(record, now, claim_id):
                 break
             # The row changed since it was read (another request's claim, a status write).
+            if self._clock() > deadline:
+                raise ConflictError("The action is being updated; retry in a few seconds.")
         return await self._send(record, ReminderSlot(now, "sending", None), claim_id, previous)
 
     async def _sendable(self, cid: str) -> ActionRecord:
