@@ -2,7 +2,16 @@
 
 import azure.functions as func
 
-from functions import actions, backfill, health, subscriptions, tokens, webhooks
+from functions import (
+    actions,
+    backfill,
+    health,
+    media,
+    reminders,
+    subscriptions,
+    tokens,
+    webhooks,
+)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(health.bp)
@@ -11,3 +20,5 @@ app.register_functions(actions.bp)
 app.register_functions(subscriptions.bp)
 app.register_functions(webhooks.bp)
 app.register_functions(backfill.bp)
+app.register_functions(reminders.bp)
+app.register_functions(media.bp)

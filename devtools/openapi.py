@@ -13,6 +13,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from shared.domain.actions import ActionAccepted, ActionStatus, SendActionRequest
+from shared.domain.media import MediaResource
+from shared.domain.reminders import ReminderResult
 
 PROBLEM = {
     "type": "object",
@@ -186,8 +188,74 @@ def build() -> dict[str, Any]:
                     },
                 }
             },
+            # issue 10: reminders and media
+            "/actions/{correlationId}/reminder": {"post": _reminder()},
+            "/media": {"post": _media()},
         },
-        "definitions": _definitions(SendActionRequest, ActionAccepted, ActionStatus),
+        "definitions": _definitions(
+            SendActionRequest, ActionAccepted, ActionStatus, ReminderResult, MediaResource
+        ),
+    }
+
+
+def _reminder() -> dict[str, Any]:
+    return {
+        "operationId": "SendReminder",
+        "summary": "Send Kaizala's reminder for a sent action",
+        "description": "At most one per action per REMINDER_MIN_HOURS: 201 when sent now, 200 "
+        "with the earlier reminder (and no Kaizala call) inside that window. No body, or {}.",
+        "parameters": [
+            {
+                "name": "correlationId",
+                "in": "path",
+                "required": True,
+                "type": "string",
+                "format": "uuid",
+            }
+        ],
+        "responses": {
+            "201": {"description": "Reminder sent", "schema": _ref("ReminderResult")},
+            "200": {
+                "description": "Inside the window: the earlier reminder",
+                "schema": _ref("ReminderResult"),
+            },
+            "400": _problem("A body other than {}"),
+            "404": _problem("Unknown correlation id"),
+            "409": _problem("The action is not sent, is a message, or a reminder is under way"),
+            "502": _problem("Kaizala refused or did not confirm the reminder"),
+            "503": _problem("Kaizala budget spent, throttled, or storage unavailable"),
+        },
+    }
+
+
+def _media() -> dict[str, Any]:
+    return {
+        "operationId": "UploadMedia",
+        "summary": "Upload an image or document to Kaizala",
+        "description": "Returns the mediaResource for an Image or Document action, or an "
+        "Announcement's MediaResources. The same file again answers 200 with the first one.",
+        "consumes": ["multipart/form-data"],
+        "parameters": [
+            {
+                "name": "file",
+                "in": "formData",
+                "required": True,
+                "type": "file",
+                "x-ms-summary": "File (image or document, at most MEDIA_MAX_BYTES)",
+            }
+        ],
+        "responses": {
+            "201": {"description": "Uploaded", "schema": _ref("MediaResource")},
+            "200": {
+                "description": "The same file, uploaded before",
+                "schema": _ref("MediaResource"),
+            },
+            "400": _problem("No file part, a second part, an empty file or a bad file name"),
+            "413": _problem("File over MEDIA_MAX_BYTES"),
+            "415": _problem("Not multipart/form-data, or a file type that is not accepted"),
+            "502": _problem("Kaizala refused the upload"),
+            "503": _problem("Kaizala budget spent, throttled, or storage unavailable"),
+        },
     }
 
 

@@ -87,6 +87,15 @@ param backfillSchedule string = '0 35 * * * *'
 @minValue(1)
 @maxValue(365)
 param backfillDays int = 7
+// issue 10: reminders and media
+@description('REMINDER_MIN_HOURS')
+@minValue(1)
+@maxValue(720)
+param reminderMinHours int = 12
+@description('MEDIA_MAX_BYTES')
+@minValue(1024)
+@maxValue(52428800)
+param mediaMaxBytes int = 10485760
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -189,6 +198,8 @@ module api 'app/api.bicep' = {
     inboxMaxAttempts: inboxMaxAttempts
     backfillSchedule: backfillSchedule
     backfillDays: backfillDays
+    reminderMinHours: reminderMinHours
+    mediaMaxBytes: mediaMaxBytes
   }
   // The app starts with its identity already allowed into storage, tables and Key Vault.
   dependsOn: [

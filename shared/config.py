@@ -27,6 +27,8 @@ SECRET_SETTINGS = frozenset(s.name for s in SETTINGS if s.secret)
 
 _TABLE_PREFIX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,19}$")
 _GROUP_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+# A whole upload is held in memory by the Functions host (which caps a request at 100 MB).
+MEDIA_MAX_BYTES_CEILING = 50 * 1024 * 1024
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -81,6 +83,9 @@ class Settings:
     # issue 10: backfill
     backfill_schedule: str
     backfill_days: int
+    # issue 10: reminders and media
+    reminder_min_hours: int
+    media_max_bytes: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -117,6 +122,9 @@ class Settings:
             # issue 10: backfill
             backfill_schedule=r.text("BACKFILL_SCHEDULE"),
             backfill_days=r.integer("BACKFILL_DAYS", 1, 365),
+            # issue 10: reminders and media
+            reminder_min_hours=r.integer("REMINDER_MIN_HOURS", 1, 24 * 30),
+            media_max_bytes=r.integer("MEDIA_MAX_BYTES", 1024, MEDIA_MAX_BYTES_CEILING),
         )
         groups = r.csv("KAIZALA_WEBHOOK_GROUPS", pattern=_GROUP_ID_RE)
         if not groups and settings.opportunity_survey_group_id:

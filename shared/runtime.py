@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from shared.services.callback_tokens import CallbackTokens
     from shared.services.inbound import InboundDeps
     from shared.services.inbound.backfill import Backfill
+    from shared.services.outbound.media import MediaUploads
+    from shared.services.outbound.reminders import Reminders
 
 
 class Runtime:
@@ -204,6 +206,35 @@ class Runtime:
             budget=self.budget,
             kaizala=self.kaizala,
             days=self.settings.backfill_days,
+            clock=self.clock,
+        )
+
+    # issue 10: reminders and media
+    @cached_property
+    def reminders(self) -> Reminders:
+        from shared.services.outbound.reminders import Reminders
+        from shared.stores.actions import ReminderSlots
+
+        return Reminders(
+            self.actions_store,
+            ReminderSlots(self.tables),
+            self.budget,
+            self.kaizala,
+            min_hours=self.settings.reminder_min_hours,
+            clock=self.clock,
+            ready=self.tokens.current,
+        )
+
+    @cached_property
+    def media(self) -> MediaUploads:
+        from shared.services.outbound.media import MediaUploads
+        from shared.stores.media import MediaStore
+
+        return MediaUploads(
+            MediaStore(self.tables),
+            self.budget,
+            self.kaizala,
+            retention_days=self.settings.retention_days,
             clock=self.clock,
         )
 

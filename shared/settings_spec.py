@@ -170,4 +170,17 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "backfill (never past the action's due date plus a day).",
         "7",
     ),
+    # issue 10: reminders and media
+    SettingSpec(
+        "REMINDER_MIN_HOURS",
+        "Hours between two Kaizala reminders of the same action "
+        "(`POST /api/actions/{correlationId}/reminder`); a repeat inside them sends nothing.",
+        "12",
+    ),
+    SettingSpec(
+        "MEDIA_MAX_BYTES",
+        "Largest file `POST /api/media` accepts, in bytes (Kaizala documents no limit; "
+        "at most 52428800).",
+        "10485760",
+    ),
 )

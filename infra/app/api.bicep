@@ -40,6 +40,8 @@ param retentionDays int
 param inboxMaxAttempts int
 param backfillSchedule string
 param backfillDays int
+param reminderMinHours int
+param mediaMaxBytes int
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -152,6 +154,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     INBOX_MAX_ATTEMPTS: string(inboxMaxAttempts)
     BACKFILL_SCHEDULE: backfillSchedule
     BACKFILL_DAYS: string(backfillDays)
+    REMINDER_MIN_HOURS: string(reminderMinHours)
+    MEDIA_MAX_BYTES: string(mediaMaxBytes)
   }
 }
 

@@ -34,9 +34,8 @@ class Prepared:
     @property
     def title(self) -> str:
         b = self.body
-        return str(b.get("title") or b.get("question") or b.get("Title") or b.get("message") or "")[
-            :TITLE_CHARS
-        ]
+        title = b.get("title") or b.get("question") or b.get("Title") or b.get("message")
+        return str(title or b.get("caption") or "")[:TITLE_CHARS]
 
 
 def prepare(req: SendActionRequest) -> Prepared:

@@ -20,7 +20,9 @@ GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0
 E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 TEMPLATE_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
-ActionType = Literal["Survey", "Poll", "Job", "Announcement", "LetsMeet", "Message", "Custom"]
+ActionType = Literal[
+    "Survey", "Poll", "Job", "Announcement", "LetsMeet", "Message", "Custom", "Image", "Document"
+]
 OPTION_TYPES = ("SingleOption", "MultiOption")
 
 
@@ -128,6 +130,16 @@ class CustomBodyIn(Strict):
     properties: list[PropertyIn] = Field(min_length=1, max_length=50)
 
 
+class MediaBodyIn(Strict):
+    """Image and Document (Kaizala's attachment actions): a file uploaded with POST /api/media."""
+
+    mediaResource: str = Field(
+        min_length=1, max_length=32768, description="the mediaResource POST /api/media returned"
+    )
+    # Required by Kaizala's body (SendImageOnAGroup), so always sent, empty when not given.
+    caption: str = Field(default="", max_length=4000)
+
+
 BODY_MODELS: dict[str, type[Strict]] = {
     "Survey": SurveyBodyIn,
     "Poll": PollBodyIn,
@@ -136,6 +148,8 @@ BODY_MODELS: dict[str, type[Strict]] = {
     "LetsMeet": LetsMeetBodyIn,
     "Message": MessageBodyIn,
     "Custom": CustomBodyIn,
+    "Image": MediaBodyIn,
+    "Document": MediaBodyIn,
 }
 
 

@@ -7,6 +7,10 @@ regardingId (lower case), regardingName, title, createdAt / sendingAt / queuedAt
 and the validated action body packed into `Body*` properties; backfilledAt (epoch ms) once the
 response backfill has read the action's responses from Kaizala.
 
+Reminder slot (issue 10), on the same `actions` row: reminderAt (epoch ms of the last reminder
+attempt), reminderState (sending, sent, unconfirmed), reminderRef (Kaizala's referenceId),
+reminderClaim (the id of the request that holds the slot while `sending`).
+
 `outbox` row: PartitionKey = "q", RowKey = `{createdUs:018d}-{correlationId}` (so a partition
 scan returns arrival order), correlationId.
 
@@ -23,6 +27,7 @@ from typing import Any
 from shared.adapters.tables import Stored, TableStore, expire_rows, pack_blob, unpack_blob
 from shared.domain.action_request import Prepared
 from shared.domain.actions import Regarding
+from shared.domain.reminders import ReminderSlot, SlotState
 
 ACTIONS = "actions"
 OUTBOX = "outbox"
@@ -235,3 +240,69 @@ class OutboxStore:
 
     async def remove(self, entry: OutboxEntry) -> None:
         await self._tables.delete(OUTBOX, OUTBOX_PK, entry.row_key)
+
+
+# --- the reminder slot on the action row (issue 10: reminders) -------------------------------
+
+SLOT_STATES: tuple[SlotState, ...] = ("sending", "sent", "unconfirmed")
+SETTLE_ATTEMPTS = 5
+
+
+def reminder_slot(record: ActionRecord) -> ReminderSlot | None:
+    """The action's last reminder, as read with the record (None: never reminded)."""
+    e = record._entity
+    at_ms = int(e.get("reminderAt") or 0)
+    if not at_ms:
+        return None
+    raw = e.get("reminderState")
+    state: SlotState = raw if raw in SLOT_STATES else "unconfirmed"
+    return ReminderSlot(at_ms, state, e.get("reminderRef") or None)
+
+
+class ReminderSlots:
+    """Claims and settles the reminder slot, each write conditional on the row's ETag."""
+
+    def __init__(self, tables: TableStore) -> None:
+        self._tables = tables
+
+    async def claim(self, record: ActionRecord, now_ms: int, claim_id: str) -> bool:
+        """Take the slot (`sending`); False when the row changed since `record` was read."""
+        entity = {
+            "PartitionKey": record.correlation_id,
+            "RowKey": ROW_KEY,
+            "reminderAt": now_ms,
+            "reminderState": "sending",
+            "reminderRef": "",
+            "reminderClaim": claim_id,
+        }
+        return await self._tables.update(ACTIONS, entity, record.etag)
+
+    async def settle(
+        self, cid: str, claim_id: str, state: SlotState, reference_id: str | None
+    ) -> None:
+        """The outcome of the claimed reminder (`sent` or `unconfirmed`)."""
+        await self._write_if_held(
+            cid, claim_id, {"reminderState": state, "reminderRef": reference_id or ""}
+        )
+
+    async def release(self, cid: str, claim_id: str, previous: ReminderSlot | None) -> None:
+        """Nothing was sent: put the slot back as it was before the claim."""
+        await self._write_if_held(
+            cid,
+            claim_id,
+            {
+                "reminderAt": previous.at_ms if previous else 0,
+                "reminderState": previous.state if previous else "",
+                "reminderRef": (previous.reference_id or "") if previous else "",
+            },
+        )
+
+    async def _write_if_held(self, cid: str, claim_id: str, fields: dict[str, Any]) -> None:
+        # Other writers (status marks) may touch the row meanwhile: re-read on a lost ETag.
+        for _ in range(SETTLE_ATTEMPTS):
+            stored = await self._tables.get(ACTIONS, cid, ROW_KEY)
+            if stored is None or stored.entity.get("reminderClaim") != claim_id:
+                return  # expired, or the slot has since been taken by another request
+            entity = {"PartitionKey": cid, "RowKey": ROW_KEY, **fields, "reminderClaim": ""}
+            if await self._tables.update(ACTIONS, entity, stored.etag):
+                return

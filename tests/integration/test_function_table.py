@@ -27,6 +27,9 @@ EXPECTED = {
     "inbox_replay": ("http", "api/manage/inbox/replay", ["POST"], "admin"),
     "backfill_responses": ("timer", "%BACKFILL_SCHEDULE%", [], None),
     "backfill_action": ("http", "api/manage/actions/{correlationId}/backfill", ["POST"], "admin"),
+    # issue 10: reminders and media
+    "send_reminder": ("http", "api/actions/{correlationId}/reminder", ["POST"], "function"),
+    "upload_media": ("http", "api/media", ["POST"], "function"),
 }
 
 

@@ -10,6 +10,7 @@ of them with the simulator's default value.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -52,6 +53,10 @@ LETS_MEET = {
     "agenda": "Pricing and delivery dates",
     "isSenderOnly": False,
 }
+# Filled in by the test with a mediaResource uploaded through POST /api/media.
+MEDIA = "<uploaded media resource>"
+IMAGE = {"mediaResource": MEDIA, "caption": "The site"}
+DOCUMENT = {"mediaResource": MEDIA, "caption": "The offer"}
 CUSTOM = {
     "properties": [
         {"name": "title", "type": "Text", "value": "Site visit"},
@@ -97,7 +102,27 @@ CASES: dict[str, tuple[dict[str, Any], str, dict[str, Any]]] = {
         "actions",
         {"id": PACKAGE, "actionBody": CUSTOM},
     ),
+    "Image": (
+        {"actionType": "Image", "actionBody": IMAGE},
+        "actions",
+        {"actionType": "Image", "actionBody": IMAGE},
+    ),
+    "Document": (
+        {"actionType": "Document", "actionBody": DOCUMENT},
+        "actions",
+        {"actionType": "Document", "actionBody": DOCUMENT},
+    ),
 }
+
+
+async def with_media(value: Any) -> Any:
+    """`value` with MEDIA replaced by a real resource (the simulator refuses unknown ones)."""
+    if MEDIA not in json.dumps(value):
+        return value
+    from tests.media.uploads import PNG, uploaded
+
+    resource = (await uploaded("site.png", PNG))["mediaResource"]
+    return json.loads(json.dumps(value).replace(MEDIA, resource))
 
 
 def test_every_action_type_of_the_bridge_is_covered() -> None:
@@ -110,7 +135,7 @@ def test_every_action_type_of_the_bridge_is_covered() -> None:
 
 @pytest.mark.parametrize("kind", sorted(CASES))
 async def test_sent_body_is_exact(bridge: Runtime, kaizala: KaizalaSim, kind: str) -> None:
-    fields, route, expected = CASES[kind]
+    fields, route, expected = await with_media(CASES[kind])
     payload = {"groupId": SAMPLE_GROUP, **fields, "regarding": REGARDING}
     resp = await call("send_action", request("POST", "/api/actions", body=payload))
     assert resp.status_code == 201, body_json(resp)

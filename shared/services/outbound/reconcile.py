@@ -4,8 +4,8 @@ Such a row, older than `STALE_SENDING_SECONDS`, is looked up in Kaizala: the gro
 that type since the send started, matched by title and not already correlated. One match is
 adopted (and the responses kept as orphans meanwhile are re-queued), none means it was never
 created and it is queued again, several are left `failed` for an operator rather than risking a
-second send. Kaizala cannot list plain messages, so a Message (or a custom action) in that
-state is marked `failed`: never sent twice, visible in GET /api/actions.
+second send. Kaizala cannot list plain messages, so a Message (or a custom action, an image or
+a document) in that state is marked `failed`: never sent twice, visible in GET /api/actions.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from shared.stores.inbox import InboxStore
 
 STALE_SENDING_SECONDS = 120.0
 LOOKBACK_MS = 60_000  # Kaizala's clock and ours may differ; look a minute before the send
-UNLISTABLE = ("Message", "Custom")
+# Images and documents can be listed, but only by caption, which is optional and often
+# repeated: a match could be someone else's file, so they are never adopted either.
+UNLISTABLE = ("Message", "Custom", "Image", "Document")
 
 
 class Reconciler:
