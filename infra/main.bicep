@@ -80,6 +80,15 @@ param retentionDays int = 30
 @minValue(1)
 @maxValue(100)
 param inboxMaxAttempts int = 8
+// issue 10: groups
+@description('OPPORTUNITY_GROUP_MODE')
+@allowed([
+  'shared'
+  'per-opportunity'
+])
+param opportunityGroupMode string = 'shared'
+@description('OPPORTUNITY_GROUP_EXTRA_MEMBERS')
+param opportunityGroupExtraMembers string = ''
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -180,6 +189,8 @@ module api 'app/api.bicep' = {
     responseForwardUrl: responseForwardUrl
     retentionDays: retentionDays
     inboxMaxAttempts: inboxMaxAttempts
+    opportunityGroupMode: opportunityGroupMode
+    opportunityGroupExtraMembers: opportunityGroupExtraMembers
   }
   // The app starts with its identity already allowed into storage, tables and Key Vault.
   dependsOn: [

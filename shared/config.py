@@ -27,6 +27,8 @@ SECRET_SETTINGS = frozenset(s.name for s in SETTINGS if s.secret)
 
 _TABLE_PREFIX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,19}$")
 _GROUP_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+# E.164, as `shared.domain.groups` requires of a member (the base may not import the domain).
+_E164_RE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -78,6 +80,9 @@ class Settings:
     response_forward_url: str | None = field(repr=False)
     retention_days: int
     inbox_max_attempts: int
+    # issue 10: groups
+    opportunity_group_mode: str = "shared"
+    opportunity_group_extra_members: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -111,6 +116,12 @@ class Settings:
             response_forward_url=r.optional_url("RESPONSE_FORWARD_URL", https_unless_loopback=True),
             retention_days=r.integer("RETENTION_DAYS", 3, 3650),
             inbox_max_attempts=r.integer("INBOX_MAX_ATTEMPTS", 1, 100),
+            opportunity_group_mode=r.text(
+                "OPPORTUNITY_GROUP_MODE", pattern=re.compile(r"^(shared|per-opportunity)$")
+            ),
+            opportunity_group_extra_members=r.csv(
+                "OPPORTUNITY_GROUP_EXTRA_MEMBERS", pattern=_E164_RE
+            ),
         )
         groups = r.csv("KAIZALA_WEBHOOK_GROUPS", pattern=_GROUP_ID_RE)
         if not groups and settings.opportunity_survey_group_id:

@@ -38,6 +38,8 @@ param dataverseActivitySet string
 param responseForwardUrl string
 param retentionDays int
 param inboxMaxAttempts int
+param opportunityGroupMode string
+param opportunityGroupExtraMembers string
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -148,6 +150,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     RESPONSE_FORWARD_URL: responseForwardUrl
     RETENTION_DAYS: string(retentionDays)
     INBOX_MAX_ATTEMPTS: string(inboxMaxAttempts)
+    OPPORTUNITY_GROUP_MODE: opportunityGroupMode
+    OPPORTUNITY_GROUP_EXTRA_MEMBERS: opportunityGroupExtraMembers
   }
 }
 
