@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from functions import actions, health, subscriptions, tokens, webhooks
+from functions import actions, groups, health, subscriptions, tokens, webhooks
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(health.bp)
@@ -10,3 +10,4 @@ app.register_functions(tokens.bp)
 app.register_functions(actions.bp)
 app.register_functions(subscriptions.bp)
 app.register_functions(webhooks.bp)
+app.register_functions(groups.bp)

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from devtools import openapi_groups
 from shared.domain.actions import ActionAccepted, ActionStatus, SendActionRequest
 
 PROBLEM = {
@@ -186,8 +187,11 @@ def build() -> dict[str, Any]:
                     },
                 }
             },
+            **openapi_groups.paths(),
         },
-        "definitions": _definitions(SendActionRequest, ActionAccepted, ActionStatus),
+        "definitions": _definitions(
+            SendActionRequest, ActionAccepted, ActionStatus, *openapi_groups.MODELS
+        ),
     }
 
 

@@ -25,6 +25,16 @@ EXPECTED = {
     "kaizala_webhook": ("http", "api/kaizala/webhook", ["POST"], "anonymous"),
     "process_inbox": ("timer", "0 */1 * * * *", [], None),
     "inbox_replay": ("http", "api/manage/inbox/replay", ["POST"], "admin"),
+    # issue 10: groups
+    "create_group": ("http", "api/groups", ["POST"], "function"),
+    "list_group_members": ("http", "api/groups/{groupId}/members", ["GET"], "function"),
+    "add_group_members": ("http", "api/groups/{groupId}/members", ["PUT"], "function"),
+    "remove_group_member": (
+        "http",
+        "api/groups/{groupId}/members/{memberId}",
+        ["DELETE"],
+        "function",
+    ),
 }
 
 
