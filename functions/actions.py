@@ -49,7 +49,9 @@ async def dynamics_opportunities(req: func.HttpRequest) -> func.HttpResponse:
     # A RemoteExecutionContext can be up to 256 KB (Dataverse trims larger ones).
     ctx = parse_body(req, RemoteExecutionContext, max_bytes=512 * 1024)
     rt = get_runtime()
-    status, body, location = await handle_context(ctx, rt.outbound, rt.settings)
+    status, body, location = await handle_context(
+        ctx, rt.outbound, rt.settings, rt.opportunity_groups
+    )
     return json_response(body, status, {"Location": location} if location else None)
 
 

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from shared.services.callback_tokens import CallbackTokens
     from shared.services.groups import GroupService
     from shared.services.inbound import InboundDeps
+    from shared.services.opportunity_groups import OpportunityGroups
 
 
 class Runtime:
@@ -167,6 +168,15 @@ class Runtime:
             self.settings,
             clock=self.clock,
             ready=self.tokens.current,
+        )
+
+    @cached_property
+    def opportunity_groups(self) -> OpportunityGroups:
+        from shared.services.opportunity_groups import OpportunityGroups
+
+        # Dataverse is built on first use: shared mode never needs DATAVERSE_URL here.
+        return OpportunityGroups(
+            self.group_service, self.groups, lambda: self.dataverse, self.settings
         )
 
     @cached_property
