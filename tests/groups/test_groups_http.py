@@ -243,3 +243,24 @@ async def test_a_group_created_before_a_crash_is_adopted(
     assert hooks_on(kaizala, lost.groupId)
     assert await bridge.groups.find(lost.groupId) is not None
     assert (await create(TEAM)) == (200, body)
+
+
+async def test_a_failure_after_the_create_resumes_without_a_second_group(
+    bridge: Runtime, kaizala: KaizalaSim
+) -> None:
+    numbers = [f"+9197{i:08d}" for i in range(120)]
+    team = {"name": "Big team", "members": [{"mobileNumber": n} for n in numbers]}
+    # Kaizala fails the AddMembers of the last 20 (every try): the group exists, half-filled
+    kaizala.control(
+        "POST",
+        "faults",
+        json={"pathRegex": r"/members$", "method": "PUT", "status": 500, "count": 3},
+    )
+    status, problem = await create(team)
+    assert status == 502, problem
+    # the retry goes on at once from the group Kaizala made
+    status, body = await create(team)
+    assert status == 201, body
+    assert len(creates(kaizala)) == 1
+    assert member_numbers(sim_group(kaizala, body["groupId"])) == set(numbers) | {ASHA}
+    assert hooks_on(kaizala, body["groupId"])
