@@ -116,7 +116,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "KAIZALA_WEBHOOK_GROUPS",
         "Comma-separated Kaizala group ids to keep webhook subscriptions on "
-        "(default: the survey group).",
+        "(default: the survey group), besides the groups the bridge created.",
         None,
     ),
     SettingSpec(
