@@ -5,6 +5,7 @@ import azure.functions as func
 from functions import (
     actions,
     backfill,
+    groups,
     health,
     media,
     reminders,
@@ -22,3 +23,4 @@ app.register_functions(webhooks.bp)
 app.register_functions(backfill.bp)
 app.register_functions(reminders.bp)
 app.register_functions(media.bp)
+app.register_functions(groups.bp)

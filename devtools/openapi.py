@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from devtools import openapi_groups
 from shared.domain.actions import ActionAccepted, ActionStatus, SendActionRequest
 from shared.domain.media import MediaResource
 from shared.domain.reminders import ReminderResult
@@ -191,9 +192,15 @@ def build() -> dict[str, Any]:
             # issue 10: reminders and media
             "/actions/{correlationId}/reminder": {"post": _reminder()},
             "/media": {"post": _media()},
+            **openapi_groups.paths(),
         },
         "definitions": _definitions(
-            SendActionRequest, ActionAccepted, ActionStatus, ReminderResult, MediaResource
+            SendActionRequest,
+            ActionAccepted,
+            ActionStatus,
+            ReminderResult,
+            MediaResource,
+            *openapi_groups.MODELS,
         ),
     }
 

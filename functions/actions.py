@@ -7,34 +7,20 @@ import re
 
 import azure.functions as func
 
-from functions.http import handle_errors, json_response, parse_body
+from functions.http import handle_errors, idempotency_key, json_response, parse_body
 from shared.domain.actions import GUID_PATTERN, SendActionRequest
-from shared.errors import NotFoundError, ValidationError
+from shared.errors import NotFoundError
 from shared.runtime import get_runtime
 from shared.services.opportunity_hook import RemoteExecutionContext, handle_context
 
 log = logging.getLogger(__name__)
 bp = func.Blueprint()
 
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
-
-
-def _idempotency_key(req: func.HttpRequest) -> str | None:
-    key: str | None = req.headers.get("idempotency-key")
-    if key is None:
-        return None
-    if not _IDEMPOTENCY_KEY.match(key):
-        raise ValidationError(
-            "Idempotency-Key must be 1 to 128 visible ASCII characters.",
-            [{"field": "Idempotency-Key", "message": "malformed"}],
-        )
-    return key
-
 
 @bp.route(route="actions", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @handle_errors
 async def send_action(req: func.HttpRequest) -> func.HttpResponse:
-    key = _idempotency_key(req)
+    key = idempotency_key(req)
     body = parse_body(req, SendActionRequest)
     outcome = await get_runtime().outbound.send(body, key)
     headers = {"Location": outcome.location} if outcome.location else None
@@ -63,7 +49,9 @@ async def dynamics_opportunities(req: func.HttpRequest) -> func.HttpResponse:
     # A RemoteExecutionContext can be up to 256 KB (Dataverse trims larger ones).
     ctx = parse_body(req, RemoteExecutionContext, max_bytes=512 * 1024)
     rt = get_runtime()
-    status, body, location = await handle_context(ctx, rt.outbound, rt.settings)
+    status, body, location = await handle_context(
+        ctx, rt.outbound, rt.settings, rt.opportunity_groups
+    )
     return json_response(body, status, {"Location": location} if location else None)
 
 

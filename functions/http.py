@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -55,6 +56,22 @@ def _path(url: str) -> str:
     from urllib.parse import urlsplit
 
     return urlsplit(url).path
+
+
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
+
+
+def idempotency_key(req: func.HttpRequest) -> str | None:
+    """The `Idempotency-Key` header, checked (400 when malformed), or None without one."""
+    key: str | None = req.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not _IDEMPOTENCY_KEY.match(key):
+        raise ValidationError(
+            "Idempotency-Key must be 1 to 128 visible ASCII characters.",
+            [{"field": "Idempotency-Key", "message": "malformed"}],
+        )
+    return key
 
 
 DEFAULT_MAX_BODY = 64 * 1024

@@ -1,4 +1,7 @@
-"""Kaizala webhook subscriptions: POST /api/manage/webhooks/sync and the reconcile timer."""
+"""Kaizala webhook subscriptions: POST /api/manage/webhooks/sync and the reconcile timer.
+
+Both cover every registered group (the `groups` table) plus `KAIZALA_WEBHOOK_GROUPS`.
+"""
 
 from __future__ import annotations
 
@@ -25,12 +28,14 @@ class SyncRequest(BaseModel):
 async def sync_kaizala_webhooks(req: func.HttpRequest) -> func.HttpResponse:
     body = parse_body(req, SyncRequest) if req.get_body() else SyncRequest()
     rt = get_runtime()
-    report = await sync_webhooks(rt.kaizala, rt.callbacks, rt.settings, recreate=body.recreate)
+    report = await sync_webhooks(
+        rt.kaizala, rt.callbacks, rt.settings, recreate=body.recreate, groups=rt.groups
+    )
     return json_response({"groups": report})
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 5 * * * *", run_on_startup=False)
 async def reconcile_webhooks(timer: func.TimerRequest) -> None:
     rt = get_runtime()
-    report = await sync_webhooks(rt.kaizala, rt.callbacks, rt.settings)
+    report = await sync_webhooks(rt.kaizala, rt.callbacks, rt.settings, groups=rt.groups)
     log.info("reconcile_webhooks: %s", report)

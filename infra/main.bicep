@@ -96,6 +96,15 @@ param reminderMinHours int = 12
 @minValue(1024)
 @maxValue(52428800)
 param mediaMaxBytes int = 10485760
+// issue 10: groups
+@description('OPPORTUNITY_GROUP_MODE')
+@allowed([
+  'shared'
+  'per-opportunity'
+])
+param opportunityGroupMode string = 'shared'
+@description('OPPORTUNITY_GROUP_EXTRA_MEMBERS')
+param opportunityGroupExtraMembers string = ''
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -200,6 +209,8 @@ module api 'app/api.bicep' = {
     backfillDays: backfillDays
     reminderMinHours: reminderMinHours
     mediaMaxBytes: mediaMaxBytes
+    opportunityGroupMode: opportunityGroupMode
+    opportunityGroupExtraMembers: opportunityGroupExtraMembers
   }
   // The app starts with its identity already allowed into storage, tables and Key Vault.
   dependsOn: [

@@ -29,6 +29,8 @@ _TABLE_PREFIX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,19}$")
 _GROUP_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 # A whole upload is held in memory by the Functions host (which caps a request at 100 MB).
 MEDIA_MAX_BYTES_CEILING = 50 * 1024 * 1024
+# E.164, as `shared.domain.groups` requires of a member (the base may not import the domain).
+_E164_RE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -86,6 +88,9 @@ class Settings:
     # issue 10: reminders and media
     reminder_min_hours: int
     media_max_bytes: int
+    # issue 10: groups
+    opportunity_group_mode: str = "shared"
+    opportunity_group_extra_members: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -125,6 +130,12 @@ class Settings:
             # issue 10: reminders and media
             reminder_min_hours=r.integer("REMINDER_MIN_HOURS", 1, 24 * 30),
             media_max_bytes=r.integer("MEDIA_MAX_BYTES", 1024, MEDIA_MAX_BYTES_CEILING),
+            opportunity_group_mode=r.text(
+                "OPPORTUNITY_GROUP_MODE", pattern=re.compile(r"^(shared|per-opportunity)$")
+            ),
+            opportunity_group_extra_members=r.csv(
+                "OPPORTUNITY_GROUP_EXTRA_MEMBERS", pattern=_E164_RE
+            ),
         )
         groups = r.csv("KAIZALA_WEBHOOK_GROUPS", pattern=_GROUP_ID_RE)
         if not groups and settings.opportunity_survey_group_id:

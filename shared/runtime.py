@@ -27,6 +27,7 @@ from shared.services.tokens import TokenManager
 from shared.stores.actions import ActionStore, OutboxStore
 from shared.stores.budget import Budget
 from shared.stores.correlations import CorrelationStore
+from shared.stores.groups import GroupStore
 from shared.stores.inbox import InboxStore
 from shared.stores.kaizala_token import TokenRowStore
 from shared.stores.leases import LeaseStore
@@ -38,8 +39,10 @@ if TYPE_CHECKING:
     from shared.adapters.dataverse import DataverseClient
     from shared.adapters.forward import ForwardSink
     from shared.services.callback_tokens import CallbackTokens
+    from shared.services.groups import GroupService
     from shared.services.inbound import InboundDeps
     from shared.services.inbound.backfill import Backfill
+    from shared.services.opportunity_groups import OpportunityGroups
     from shared.services.outbound.media import MediaUploads
     from shared.services.outbound.reminders import Reminders
 
@@ -150,6 +153,33 @@ class Runtime:
             retention_days=self.settings.retention_days,
             clock=self.clock,
             ready=self.tokens.current,
+            groups=self.groups,
+        )
+
+    @cached_property
+    def groups(self) -> GroupStore:
+        return GroupStore(self.tables)
+
+    @cached_property
+    def group_service(self) -> GroupService:
+        from shared.services.groups import GroupService
+
+        return GroupService(
+            self.groups,
+            self.kaizala,
+            self.callbacks,
+            self.settings,
+            clock=self.clock,
+            ready=self.tokens.current,
+        )
+
+    @cached_property
+    def opportunity_groups(self) -> OpportunityGroups:
+        from shared.services.opportunity_groups import OpportunityGroups
+
+        # Dataverse is built on first use: shared mode never needs DATAVERSE_URL here.
+        return OpportunityGroups(
+            self.group_service, self.groups, lambda: self.dataverse, self.settings
         )
 
     @cached_property

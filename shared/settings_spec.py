@@ -183,4 +183,18 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "at most 52428800).",
         "10485760",
     ),
+    # issue 10: groups
+    SettingSpec(
+        "OPPORTUNITY_GROUP_MODE",
+        "Where a new opportunity's survey goes: `shared` (the group "
+        "`OPPORTUNITY_SURVEY_GROUP_ID`) or `per-opportunity` (a new group named after the "
+        "opportunity, with its owner and contact from Dataverse as members).",
+        "shared",
+    ),
+    SettingSpec(
+        "OPPORTUNITY_GROUP_EXTRA_MEMBERS",
+        "Comma-separated mobile numbers (E.164, e.g. `+919100000001`) added to every group "
+        "created per opportunity.",
+        None,
+    ),
 )

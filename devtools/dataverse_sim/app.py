@@ -32,6 +32,7 @@ from devtools.dataverse_sim.odata import (
     ODataError,
     parse_guid,
 )
+from devtools.dataverse_sim.people import PEOPLE_CONTROL_ROUTES, PEOPLE_SETS, read_only_error
 from devtools.dataverse_sim.state import SimState
 from devtools.dataverse_sim.tables import DEFAULT_OPPORTUNITIES, OPPORTUNITY_COLUMNS, TABLES
 
@@ -59,6 +60,7 @@ def create_app(config: SimConfig | None = None) -> Starlette:
                 API_PREFIX + "/{path:path}", _web_api, methods=["GET", "POST", "PATCH", "DELETE"]
             ),
             *CONTROL_ROUTES,
+            *PEOPLE_CONTROL_ROUTES,
         ],
         middleware=[Middleware(_RequestLog, sim=sim)],
     )
@@ -154,13 +156,14 @@ async def _dispatch(request: Request, sim: SimState) -> Response:
     segment = request.path_params["path"]
     base = str(request.base_url).rstrip("/") + API_PREFIX
     if segment == "":
-        sets = [*TABLES, "opportunities"]
+        sets = [*TABLES, "opportunities", *PEOPLE_SETS]
         return _json(
             {"@odata.context": f"{base}/$metadata", "value": [{"name": s, "url": s} for s in sets]}
         )
     match = _SEGMENT_RE.match(segment)
     entity_set = match["set"] if match else segment
-    if match is None or (entity_set not in TABLES and entity_set != "opportunities"):
+    served = entity_set in TABLES or entity_set == "opportunities" or entity_set in PEOPLE_SETS
+    if match is None or not served:
         raise ODataError(404, CODE_SEGMENT, f"Resource not found for the segment '{segment[:80]}'.")
     key = parse_guid(match["key"]) if match["key"] is not None else None
     method = request.method
@@ -187,6 +190,8 @@ async def _dispatch(request: Request, sim: SimState) -> Response:
             CODE_QUERY,
             "The simulator serves opportunities read-only (POST /_sim/opportunities).",
         )
+    if entity_set in PEOPLE_SETS:
+        raise read_only_error(entity_set)
     entity_id = f"{base}/{entity_set}({{}})"
     representation = "return=representation" in request.headers.get("prefer", "")
     if method == "POST":
@@ -235,10 +240,14 @@ async def _json_body(request: Request) -> dict[str, Any]:
 def _columns(entity_set: str) -> frozenset[str]:
     if entity_set == "opportunities":
         return OPPORTUNITY_COLUMNS
+    if entity_set in PEOPLE_SETS:
+        return PEOPLE_SETS[entity_set].columns
     return TABLES[entity_set].readable
 
 
 def _primary_key(entity_set: str) -> str:
+    if entity_set in PEOPLE_SETS:
+        return PEOPLE_SETS[entity_set].key
     return "opportunityid" if entity_set == "opportunities" else "activityid"
 
 

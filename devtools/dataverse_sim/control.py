@@ -22,6 +22,8 @@ class _OpportunitySpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str | None = None
     name: str = Field(min_length=1, max_length=300)
+    ownerId: str | None = None  # a systemuser (seed it with POST /_sim/systemusers)
+    contactId: str | None = None  # a contact (POST /_sim/contacts)
 
 
 class _FaultSpec(BaseModel):
@@ -77,7 +79,9 @@ async def _control_add_opportunity(request: Request) -> Response:
     if isinstance(spec, JSONResponse):
         return spec
     try:
-        row = request.app.state.sim.add_opportunity(spec.id, spec.name)
+        row = request.app.state.sim.add_opportunity(
+            spec.id, spec.name, spec.ownerId, spec.contactId
+        )
     except ODataError as exc:
         return _control_error(exc.message)
     return JSONResponse(row, 201)

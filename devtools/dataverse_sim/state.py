@@ -22,6 +22,7 @@ from devtools.dataverse_sim.odata import (
     not_found,
     parse_guid,
 )
+from devtools.dataverse_sim.people import PEOPLE_SETS, lookup_value, person_row
 from devtools.dataverse_sim.query import select_rows
 from devtools.dataverse_sim.tables import (
     DEFAULT_OPPORTUNITIES,
@@ -56,18 +57,51 @@ class SimState:
             self._by_method_status: Counter[str] = Counter()
             self._writes = 0
             self._faults_served = 0
+            self._reset_people()
             for opp_id, name in self._seed:
                 self._add_opportunity(opp_id, name)
 
-    def add_opportunity(self, opp_id: str | None, name: str) -> dict[str, Any]:
+    def add_opportunity(
+        self,
+        opp_id: str | None,
+        name: str,
+        owner_id: str | None = None,
+        contact_id: str | None = None,
+    ) -> dict[str, Any]:
         with self._lock:
-            return dict(self._add_opportunity(opp_id or str(uuid.uuid4()), name))
+            key = opp_id or str(uuid.uuid4())
+            return dict(self._add_opportunity(key, name, owner_id, contact_id))
 
-    def _add_opportunity(self, opp_id: str, name: str) -> dict[str, Any]:
+    def _add_opportunity(
+        self, opp_id: str, name: str, owner_id: str | None = None, contact_id: str | None = None
+    ) -> dict[str, Any]:
         key = parse_guid(opp_id)
         row = {"opportunityid": key, "name": name, "statecode": 0, "createdon": _now()}
+        # The lookups, as the Web API names them (read by the group-per-opportunity mode).
+        row["_ownerid_value"] = lookup_value(owner_id)
+        row["_parentcontactid_value"] = lookup_value(contact_id)
         self._opportunities[key] = row
         return row
+
+    # ---- people (systemusers, contacts: read-only, seeded by the control API) --------------
+
+    def _reset_people(self) -> None:
+        self._people: dict[str, dict[str, dict[str, Any]]] = {s: {} for s in PEOPLE_SETS}
+
+    def add_person(
+        self, entity_set: str, person_id: str | None, fullname: str, mobilephone: str | None
+    ) -> dict[str, Any]:
+        people = PEOPLE_SETS[entity_set]
+        with self._lock:
+            row = person_row(people, person_id or str(uuid.uuid4()), fullname, mobilephone)
+            self._people[entity_set][row[people.key]] = row
+            return dict(row)
+
+    def _get_person(self, entity_set: str, key: str) -> dict[str, Any]:
+        row = self._people[entity_set].get(key)
+        if row is None:
+            raise not_found(PEOPLE_SETS[entity_set].logical_name, key)
+        return dict(row)
 
     def add_fault(self, fault: Fault) -> None:
         with self._lock:
@@ -110,6 +144,7 @@ class SimState:
         with self._lock:
             return {
                 "opportunities": [dict(r) for r in self._opportunities.values()],
+                **{s: [dict(r) for r in rows.values()] for s, rows in self._people.items()},
                 "activities": {
                     s: [self._present(TABLES[s], r) for r in rows.values()]
                     for s, rows in self._activities.items()
@@ -182,6 +217,8 @@ class SimState:
                 if row is None:
                     raise not_found("opportunity", key)
                 return dict(row)
+            if entity_set in PEOPLE_SETS:
+                return self._get_person(entity_set, key)
             table = TABLES[entity_set]
             found = self._activities[entity_set].get(key)
             if found is None:
@@ -206,6 +243,10 @@ class SimState:
             if entity_set == "opportunities":
                 columns, type_name = OPPORTUNITY_COLUMNS, "Microsoft.Dynamics.CRM.opportunity"
                 rows = [dict(r) for r in self._opportunities.values()]
+            elif entity_set in PEOPLE_SETS:
+                people = PEOPLE_SETS[entity_set]
+                columns, type_name = people.columns, people.type_name
+                rows = [dict(r) for r in self._people[entity_set].values()]
             else:
                 table = TABLES[entity_set]
                 columns, type_name = table.readable, table.type_name

@@ -81,7 +81,9 @@ TABLES: Mapping[str, ActivityTable] = {
     ),
 }
 
-OPPORTUNITY_COLUMNS = frozenset({"opportunityid", "name", "statecode", "createdon"})
+OPPORTUNITY_COLUMNS = frozenset(
+    {"opportunityid", "name", "statecode", "createdon", "_ownerid_value", "_parentcontactid_value"}
+)
 
 DEFAULT_OPPORTUNITIES: tuple[tuple[str, str], ...] = (
     # En dashes on purpose: names with non-ASCII text exercise the clients' encoding.

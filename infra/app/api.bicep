@@ -42,6 +42,8 @@ param backfillSchedule string
 param backfillDays int
 param reminderMinHours int
 param mediaMaxBytes int
+param opportunityGroupMode string
+param opportunityGroupExtraMembers string
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -156,6 +158,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     BACKFILL_DAYS: string(backfillDays)
     REMINDER_MIN_HOURS: string(reminderMinHours)
     MEDIA_MAX_BYTES: string(mediaMaxBytes)
+    OPPORTUNITY_GROUP_MODE: opportunityGroupMode
+    OPPORTUNITY_GROUP_EXTRA_MEMBERS: opportunityGroupExtraMembers
   }
 }
 

@@ -204,6 +204,15 @@ class ActionAccepted(BaseModel):
     referenceId: str | None = None
 
 
+class SkippedMember(BaseModel):
+    """A person of the opportunity not added to its group (the reason, never their number)."""
+
+    model_config = ConfigDict(frozen=True)
+    role: Literal["owner", "contact"]
+    reason: str
+    id: str | None = Field(default=None, description="the Dataverse row id of the person")
+
+
 class ActionStatus(BaseModel):
     correlationId: str
     status: Literal["queued", "sending", "sent", "failed"]
@@ -217,6 +226,9 @@ class ActionStatus(BaseModel):
     createdAt: str
     sentAt: str | None = None
     lastError: str | None = None
+    skippedMembers: list[SkippedMember] | None = Field(
+        default=None, description="people of the opportunity left out of its group"
+    )
 
 
 def validate_body(action_type: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -7,19 +7,23 @@ record, so an event of the group (a chat message, an attachment) can be written 
 
 Rows:
 - a registered group: PartitionKey = "g", RowKey = groupId; name, regardingEntity, regardingId
-  (lower case, "" when none), conversation (bool: also subscribe chat events), createdAt (ms).
+  (lower case, "" when none), conversation (bool: also subscribe chat events), createdAt (ms),
+  skippedMembers (JSON list of {role, reason, id}: people of the record who were not added).
 - an idempotency claim of `POST /api/groups`: PartitionKey = "k", RowKey = the key (an
   `Idempotency-Key` header, or `regarding:<entity>:<id>`, sha256 when not a valid Azure key);
-  requestHash, status (`creating`, `created`), groupId, createdAt.
+  requestHash, status (`creating`, `created`), groupId (set as soon as Kaizala answered, while
+  still `creating`), createdAt (when the current attempt started).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from shared.adapters.tables import Stored, TableStore, check_key
+from shared.domain.actions import SkippedMember
 
 TABLE = "groups"
 GROUP_PARTITION = "g"
@@ -35,6 +39,7 @@ class GroupRecord:
     regarding_id: str = ""
     conversation: bool = False
     created_ms: int = 0
+    skipped: tuple[SkippedMember, ...] = ()
 
     @classmethod
     def from_entity(cls, e: dict[str, object]) -> GroupRecord:
@@ -45,6 +50,7 @@ class GroupRecord:
             regarding_id=str(e.get("regardingId") or ""),
             conversation=bool(e.get("conversation") or False),
             created_ms=int(e.get("createdAt") or 0),  # type: ignore[call-overload]
+            skipped=_skipped(e.get("skippedMembers")),
         )
 
 
@@ -55,6 +61,7 @@ class GroupClaim:
     status: str
     group_id: str
     etag: str
+    created_ms: int = 0
 
 
 def claim_key(value: str) -> str:
@@ -85,6 +92,7 @@ class GroupStore:
                 "regardingId": group.regarding_id.lower(),
                 "conversation": group.conversation,
                 "createdAt": group.created_ms,
+                "skippedMembers": json.dumps([m.model_dump(mode="json") for m in group.skipped]),
             },
         )
 
@@ -125,6 +133,28 @@ class GroupStore:
         stored = await self._tables.get(TABLE, CLAIM_PARTITION, claim_key(key))
         return None if stored is None else _claim(key, stored)
 
+    async def record_group(self, claim: GroupClaim, group_id: str) -> bool:
+        """Note the group Kaizala created, the claim still `creating` (members, registry next)."""
+        return await self._tables.update(
+            TABLE,
+            {"PartitionKey": CLAIM_PARTITION, "RowKey": claim_key(claim.key), "groupId": group_id},
+            claim.etag,
+        )
+
+    async def take_over(self, claim: GroupClaim, now_ms: int) -> GroupClaim | None:
+        """Restart a stale `creating` claim (compare-and-swap): None when another caller did.
+
+        With `now_ms=0` the holder marks its claim stale at once: resumable by the next attempt.
+        """
+        entity = {
+            "PartitionKey": CLAIM_PARTITION,
+            "RowKey": claim_key(claim.key),
+            "createdAt": now_ms,
+        }
+        if not await self._tables.update(TABLE, entity, claim.etag):
+            return None
+        return await self.get_claim(claim.key)
+
     async def complete_claim(self, key: str, group_id: str) -> None:
         await self._tables.upsert(
             TABLE,
@@ -149,4 +179,14 @@ def _claim(key: str, stored: Stored) -> GroupClaim:
         status=str(e.get("status") or ""),
         group_id=str(e.get("groupId") or ""),
         etag=stored.etag,
+        created_ms=int(e.get("createdAt") or 0),
     )
+
+
+def _skipped(raw: object) -> tuple[SkippedMember, ...]:
+    # A row written before the column existed, or edited by hand, reads as "none skipped".
+    try:
+        items = json.loads(raw) if isinstance(raw, str) and raw else []
+        return tuple(SkippedMember.model_validate(i) for i in items)
+    except (ValueError, TypeError):  # a pydantic ValidationError is a ValueError
+        return ()

@@ -30,6 +30,16 @@ EXPECTED = {
     # issue 10: reminders and media
     "send_reminder": ("http", "api/actions/{correlationId}/reminder", ["POST"], "function"),
     "upload_media": ("http", "api/media", ["POST"], "function"),
+    # issue 10: groups
+    "create_group": ("http", "api/groups", ["POST"], "function"),
+    "list_group_members": ("http", "api/groups/{groupId}/members", ["GET"], "function"),
+    "add_group_members": ("http", "api/groups/{groupId}/members", ["PUT"], "function"),
+    "remove_group_member": (
+        "http",
+        "api/groups/{groupId}/members/{memberId}",
+        ["DELETE"],
+        "function",
+    ),
 }
 
 

@@ -83,7 +83,7 @@ async def test_sync_creates_reactivates_and_never_duplicates(
             "sync_kaizala_webhooks",
             request("POST", "/api/manage/webhooks/sync", body={"recreate": True}),
         )
-        assert body_json(resp)["groups"][0]["actions"] == ["removed", "created"]
+        assert body_json(resp)["groups"][0]["actions"] == ["created", "removed"]
         assert len(hooks(kaizala)) == 1
     finally:
         set_runtime(None)

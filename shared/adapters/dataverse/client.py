@@ -29,6 +29,7 @@ from shared.adapters.dataverse.errors import (
 from shared.adapters.dataverse.odata import (
     API_PATH,
     DEFAULT_SELECT,
+    check_entity_set,
     check_fields,
     check_guid,
     check_select,
@@ -218,6 +219,27 @@ class DataverseClient:
         if not isinstance(row, dict) or not isinstance(etag, str) or not is_etag(etag):
             raise DataverseUnavailableError(None, "Dataverse sent an unreadable answer.")
         return {k: v for k, v in row.items() if not k.startswith("@")}, etag
+
+    async def get_row(
+        self, entity_set: str, row_id: str, select: Sequence[str]
+    ) -> dict[str, Any] | None:
+        """One row's selected columns (`GET <set>(<id>)?$select=`), or None when it is missing."""
+        name = check_entity_set(entity_set)
+        key = check_guid(row_id, "row id")
+        columns = check_select(select)
+        if not columns:
+            raise DataverseInputError("select at least one column")
+        query = urlencode({"$select": ",".join(columns)}, quote_via=quote, safe="$,")
+        response, _ = await self._call("GET", name, f"{name}({key})?{query}", None, missing_ok=True)
+        if response.status_code == 404:
+            return None
+        try:
+            row = response.json()
+        except ValueError:
+            row = None
+        if not isinstance(row, dict):
+            raise DataverseUnavailableError(None, "Dataverse sent an unreadable answer.")
+        return {k: v for k, v in row.items() if not k.startswith("@")}
 
     async def list_activities(
         self,

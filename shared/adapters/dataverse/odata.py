@@ -80,6 +80,13 @@ def check_set(entity_set: str) -> str:
     return ACTIVITY_SETS[entity_set]
 
 
+def check_entity_set(name: str) -> str:
+    """Any entity set name (for a read): letters and underscores only, so never a path change."""
+    if not isinstance(name, str) or not _ENTITY_RE.match(name):
+        raise DataverseInputError("entity set must match ^[a-z_]{1,64}$")
+    return name
+
+
 def check_entity(name: str) -> str:
     if not isinstance(name, str) or not _ENTITY_RE.match(name):
         raise DataverseInputError("regarding entity must match ^[a-z_]{1,64}$")

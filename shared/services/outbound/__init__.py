@@ -33,6 +33,7 @@ from shared.services.outbound.status import action_status
 from shared.stores.actions import ActionRecord, ActionStore, OutboxStore
 from shared.stores.budget import Budget
 from shared.stores.correlations import CorrelationStore
+from shared.stores.groups import GroupStore
 from shared.stores.inbox import InboxStore
 from shared.stores.leases import LeaseStore
 
@@ -62,9 +63,11 @@ class Outbound:
         retention_days: int = 30,
         clock: Clock = wall,
         ready: Ready | None = None,
+        groups: GroupStore | None = None,
     ) -> None:
         self._actions = actions
         self._inbox = inbox
+        self._groups = groups  # for the status: people left out of a per-opportunity group
         self._sender = Sender(
             actions, outbox, correlations, budget, kaizala, clock=clock, ready=ready
         )
@@ -89,7 +92,7 @@ class Outbound:
 
     async def status(self, cid: str) -> ActionStatus:
         """GET /api/actions/{correlationId}."""
-        return await action_status(self._actions, self._inbox, cid)
+        return await action_status(self._actions, self._inbox, cid, self._groups)
 
     async def drain(self, max_seconds: float = 50.0, holder: str | None = None) -> dict[str, int]:
         """The drain_outbox timer: queued actions, in order, within the budget."""
