@@ -27,9 +27,11 @@ from shared.services.tokens import TokenManager
 from shared.stores.actions import ActionStore, OutboxStore
 from shared.stores.budget import Budget
 from shared.stores.correlations import CorrelationStore
+from shared.stores.groups import GroupStore
 from shared.stores.inbox import InboxStore
 from shared.stores.kaizala_token import TokenRowStore
 from shared.stores.leases import LeaseStore
+from shared.stores.results import ResultStore
 
 if TYPE_CHECKING:
     import httpx
@@ -117,6 +119,14 @@ class Runtime:
         return InboxStore(self.tables)
 
     @cached_property
+    def results_store(self) -> ResultStore:
+        return ResultStore(self.tables)
+
+    @cached_property
+    def groups_store(self) -> GroupStore:
+        return GroupStore(self.tables)
+
+    @cached_property
     def actions_store(self) -> ActionStore:
         return ActionStore(self.tables)
 
@@ -141,6 +151,7 @@ class Runtime:
             outbox=self.outbox,
             correlations=self.correlations,
             inbox=self.inbox_store,
+            results=self.results_store,
             leases=self.leases,
             budget=self.budget,
             kaizala=self.kaizala,
@@ -187,6 +198,8 @@ class Runtime:
             callbacks=self.callbacks,
             dataverse=lambda: self.dataverse,
             forward=lambda: self.forward,
+            results=self.results_store,
+            groups=self.groups_store,
             clock=self.clock,
         )
 

@@ -17,6 +17,7 @@ from urllib.parse import unquote
 
 from shared.domain.responses import RESPONSE_EVENTS, answer_time
 from shared.errors import PayloadTooLargeError, UnauthorizedError, ValidationError
+from shared.services.inbound.conversation import wants_note
 from shared.services.inbound.deps import InboundDeps, short
 from shared.services.inbound.processing import process_event
 from shared.stores.inbox import InboxItem
@@ -62,9 +63,10 @@ async def accept_event(deps: InboundDeps, raw: bytes, presented_token: str | Non
     event_type: str = event["eventType"]
     data: dict[str, Any] = event["data"] if isinstance(event.get("data"), dict) else {}
     now = deps.now_ms()
-    status: Literal["accepted", "ignored"] = (
-        "accepted" if event_type in RESPONSE_EVENTS else "ignored"
-    )
+    # Responses, and chat of a group registered for conversation (one registry read), are
+    # work; anything else is kept as `ignored`.
+    wanted = event_type in RESPONSE_EVENTS or await wants_note(deps, event)
+    status: Literal["accepted", "ignored"] = "accepted" if wanted else "ignored"
     item, inserted = await deps.inbox.add(
         raw,
         event_id=event_id,

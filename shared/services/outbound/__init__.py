@@ -35,6 +35,7 @@ from shared.stores.budget import Budget
 from shared.stores.correlations import CorrelationStore
 from shared.stores.inbox import InboxStore
 from shared.stores.leases import LeaseStore
+from shared.stores.results import ResultStore
 
 __all__ = [
     "DUPLICATE_WAIT_SECONDS",
@@ -56,6 +57,7 @@ class Outbound:
         outbox: OutboxStore,
         correlations: CorrelationStore,
         inbox: InboxStore,
+        results: ResultStore,
         leases: LeaseStore,
         budget: Budget,
         kaizala: KaizalaClient,
@@ -65,6 +67,7 @@ class Outbound:
     ) -> None:
         self._actions = actions
         self._inbox = inbox
+        self._results = results
         self._sender = Sender(
             actions, outbox, correlations, budget, kaizala, clock=clock, ready=ready
         )
@@ -89,7 +92,7 @@ class Outbound:
 
     async def status(self, cid: str) -> ActionStatus:
         """GET /api/actions/{correlationId}."""
-        return await action_status(self._actions, self._inbox, cid)
+        return await action_status(self._actions, self._inbox, self._results, cid)
 
     async def drain(self, max_seconds: float = 50.0, holder: str | None = None) -> dict[str, int]:
         """The drain_outbox timer: queued actions, in order, within the budget."""
