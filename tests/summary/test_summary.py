@@ -11,6 +11,7 @@ from typing import Any
 
 from devtools.dataverse_sim import SimState
 from shared.adapters.dataverse import DataverseClient, build_http_client, summary_note_id
+from shared.domain.summary import ResultAnswer, ResultRecord
 from shared.runtime import Runtime
 from shared.services.inbound import sweep_inbox
 from tests.bridge_fixtures import OPPORTUNITY
@@ -31,6 +32,7 @@ from tests.summary.conftest import (
 from tests.support import body_json, run_timer
 
 DELAY = 30  # seconds: the debounce of the note (InboundDeps.summary_delay)
+CID = "0b6c1d2e-3f4a-4b5c-8d6e-7f8091a2b3c4"
 
 FIVE: list[tuple[str, int, dict[str, Any]]] = [
     ("Asha Rao", 1, {LIKELY: "Likely", BUDGET: 100000, COMPETITORS: ["A", "C"], NOTES: "Demo"}),
@@ -188,15 +190,14 @@ async def test_a_burst_of_answers_makes_one_note_write(
     assert "Responses: 50\n" in note["notetext"]
     assert "   min 1 · mean 25.5 · max 50" in note["notetext"]
 
-    # Three more: one more write, with all 53.
+    # Three more, 20 s apart: the note is due 30 s after the first of them, not pushed back
+    # by each answer (a steady trickle must not keep it from being written).
     for n in range(51, 54):
         event = answer_event(action_id, f"Member {n}", at(n), {LIKELY: "Unlikely", BUDGET: n})
         await post_event(event, token)
-    await run_timer("process_inbox")
-    assert note_writes(dv) == 1  # due 30 s after the first of them
-    clock.advance(DELAY + 1)
-    await run_timer("process_inbox")
-    assert note_writes(dv) == 2
+        await run_timer("process_inbox")
+        assert note_writes(dv) == (1 if n < 53 else 2)
+        clock.advance(20)
     assert "Responses: 53\n" in notes(dv)[0]["notetext"]
     assert (await status_of(cid))["summary"]["responses"] == 53
 
@@ -251,3 +252,37 @@ async def test_a_failed_note_write_backs_off_then_succeeds(
     assert note_writes(dv) == 1
     mark = await rt.results_store.get_due(cid)
     assert mark is not None and not mark.pending and mark.attempts == 0
+
+
+async def test_an_older_answer_never_replaces_a_newer_one_in_the_results(rt: Runtime) -> None:
+    # The store's own rule, under whatever order processing reaches it in.
+    store = rt.results_store
+    newer = ResultRecord(
+        "r-1", "Asha", at(20), 2, (ResultAnswer(NOTES, "Text", "text", text="new"),)
+    )
+    older = ResultRecord(
+        "r-1", "Asha", at(10), 3, (ResultAnswer(NOTES, "Text", "text", text="old"),)
+    )
+    assert await store.record(CID, newer, "e-2")
+    assert not await store.record(CID, older, "e-1")
+    assert await store.record(CID, newer, "e-2")  # the same answer again: kept, no error
+    [kept] = await store.records(CID)
+    assert (kept.answer_time, kept.answers[0].text) == (at(20), "new")
+
+
+async def test_retention_forgets_whole_actions_after_their_latest_response(
+    rt: Runtime, token: str, clock: Clock
+) -> None:
+    old_cid, old_action = await send_survey("Old survey")
+    new_cid, new_action = await send_survey("New survey")
+    await post_event(answer_event(old_action, "Asha Rao", at(1), {LIKELY: "Likely"}), token)
+    await post_event(answer_event(old_action, "Vikram Shah", at(2), {LIKELY: "Likely"}), token)
+    clock.advance(10 * 86_400)
+    await post_event(answer_event(new_action, "Meera Iyer", at(3), {LIKELY: "Likely"}), token)
+    cutoff = int((clock.now - 86_400) * 1000)  # between the two actions' latest responses
+
+    assert await rt.results_store.expire(cutoff) == 1
+    assert await rt.results_store.records(old_cid) == []
+    assert await rt.results_store.get_due(old_cid) is None
+    assert len(await rt.results_store.records(new_cid)) == 1
+    assert await rt.results_store.get_due(new_cid) is not None

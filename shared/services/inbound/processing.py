@@ -2,9 +2,12 @@
 
 Inline right after the insert (`receive_event`) or by the sweeper: the correlation (actionId →
 opportunity, cached per process), one conditional write of the activity (`activity.py`), the
-optional forward, then one update of the inbox row. Two table transactions per event once warm.
-Whatever fails is saved on the row: `dead` when retrying cannot help, else `pending` with a
-back-off (the one retry policy), `dead` once the attempts run out.
+response's answers for the action's summary (`results.py`: one row, and the note marked due),
+the optional forward, then one update of the inbox row. Four table transactions per event once
+warm (the intake's insert makes five). A chat event of a conversation group becomes one note
+instead (`process_conversation_event`, `conversation.py`). Whatever fails is saved on the row:
+`dead` when retrying cannot help, else `pending` with a back-off (the one retry policy), `dead`
+once the attempts run out.
 """
 
 from __future__ import annotations
