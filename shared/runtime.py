@@ -31,6 +31,7 @@ from shared.stores.groups import GroupStore
 from shared.stores.inbox import InboxStore
 from shared.stores.kaizala_token import TokenRowStore
 from shared.stores.leases import LeaseStore
+from shared.stores.results import ResultStore
 
 if TYPE_CHECKING:
     import httpx
@@ -123,6 +124,10 @@ class Runtime:
         return InboxStore(self.tables)
 
     @cached_property
+    def results_store(self) -> ResultStore:
+        return ResultStore(self.tables)
+
+    @cached_property
     def actions_store(self) -> ActionStore:
         return ActionStore(self.tables)
 
@@ -147,6 +152,7 @@ class Runtime:
             outbox=self.outbox,
             correlations=self.correlations,
             inbox=self.inbox_store,
+            results=self.results_store,
             leases=self.leases,
             budget=self.budget,
             kaizala=self.kaizala,
@@ -220,6 +226,8 @@ class Runtime:
             callbacks=self.callbacks,
             dataverse=lambda: self.dataverse,
             forward=lambda: self.forward,
+            results=self.results_store,
+            groups=self.groups,
             clock=self.clock,
         )
 

@@ -23,6 +23,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from devtools.dataverse_sim.control import CONTROL_ROUTES
+from devtools.dataverse_sim.notes import NOTE_COLUMNS, NOTE_SET
 from devtools.dataverse_sim.odata import (
     CODE_PAYLOAD,
     CODE_QUERY,
@@ -156,12 +157,15 @@ async def _dispatch(request: Request, sim: SimState) -> Response:
     segment = request.path_params["path"]
     base = str(request.base_url).rstrip("/") + API_PREFIX
     if segment == "":
-        sets = [*TABLES, "opportunities", *PEOPLE_SETS]
+        sets = [*TABLES, "opportunities", *PEOPLE_SETS, NOTE_SET]
         return _json(
             {"@odata.context": f"{base}/$metadata", "value": [{"name": s, "url": s} for s in sets]}
         )
     match = _SEGMENT_RE.match(segment)
     entity_set = match["set"] if match else segment
+    if match is not None and entity_set == NOTE_SET:
+        key = parse_guid(match["key"]) if match["key"] is not None else None
+        return await _notes(request, sim, key, base)
     served = entity_set in TABLES or entity_set == "opportunities" or entity_set in PEOPLE_SETS
     if match is None or not served:
         raise ODataError(404, CODE_SEGMENT, f"Resource not found for the segment '{segment[:80]}'.")
@@ -214,6 +218,43 @@ async def _dispatch(request: Request, sim: SimState) -> Response:
     return _written(row, 200, representation, entity_id.format(key))
 
 
+async def _notes(request: Request, sim: SimState, key: str | None, base: str) -> Response:
+    """`annotations`: the same verbs, conditions and answers as the activity tables."""
+    method, params = request.method, request.query_params
+    if method == "GET":
+        select = _parse_select(params.get("$select"), NOTE_COLUMNS, NOTE_SET)
+        if key is not None:
+            row = _project(sim.get_annotation(key), select, NOTE_SET)
+            return _json({"@odata.context": f"{base}/$metadata#{NOTE_SET}/$entity", **row})
+        rows = sim.query_annotations(params.get("$filter"), params.get("$orderby"), _top(params))
+        shown = f"({','.join(select)})" if select else ""
+        return _json(
+            {
+                "@odata.context": f"{base}/$metadata#{NOTE_SET}{shown}",
+                "value": [_project(r, select, NOTE_SET) for r in rows],
+            }
+        )
+    representation = "return=representation" in request.headers.get("prefer", "")
+    if method == "POST":
+        if key is not None:
+            raise ODataError(405, CODE_QUERY, "POST is not allowed on a single record.")
+        row = sim.create_annotation(await _json_body(request))
+        url = f"{base}/{NOTE_SET}({row['annotationid']})"
+        return _written(row, 201, representation, url)
+    if key is None:
+        raise ODataError(405, CODE_QUERY, f"{method} needs a record key.")
+    if method == "DELETE":
+        sim.delete_annotation(key)
+        return Response(status_code=204, headers={"OData-Version": "4.0"})
+    row = sim.upsert_annotation(
+        key,
+        await _json_body(request),
+        if_match=request.headers.get("if-match"),
+        if_none_match=request.headers.get("if-none-match"),
+    )
+    return _written(row, 200, representation, f"{base}/{NOTE_SET}({key})")
+
+
 def _written(row: dict[str, Any], status: int, representation: bool, entity_id: str) -> Response:
     headers = {"OData-Version": "4.0", "OData-EntityId": entity_id}
     if representation:
@@ -248,6 +289,8 @@ def _columns(entity_set: str) -> frozenset[str]:
 def _primary_key(entity_set: str) -> str:
     if entity_set in PEOPLE_SETS:
         return PEOPLE_SETS[entity_set].key
+    if entity_set == NOTE_SET:
+        return "annotationid"
     return "opportunityid" if entity_set == "opportunities" else "activityid"
 
 

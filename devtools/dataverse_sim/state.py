@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from devtools.dataverse_sim.faults import Fault
+from devtools.dataverse_sim.notes import NOTE_COLUMNS, NOTE_TYPE, validate_note
 from devtools.dataverse_sim.odata import (
     CODE_PAYLOAD,
     ODataError,
@@ -50,6 +51,8 @@ class SimState:
         with self._lock:
             self._opportunities: dict[str, dict[str, Any]] = {}
             self._activities: dict[str, dict[str, dict[str, Any]]] = {s: {} for s in TABLES}
+            self._annotations: dict[str, dict[str, Any]] = {}
+            self._annotation_writes = 0
             self._faults: list[Fault] = []
             self._down = False
             self._version = 1000
@@ -149,6 +152,7 @@ class SimState:
                     s: [self._present(TABLES[s], r) for r in rows.values()]
                     for s, rows in self._activities.items()
                 },
+                "annotations": [_note_view(r) for r in self._annotations.values()],
                 "down": self._down,
                 "faults": [f.describe() for f in self._faults],
                 "requests": self._requests,
@@ -164,6 +168,7 @@ class SimState:
                     n for k, n in self._by_method_status.items() if k.endswith(" 429")
                 ),
                 "faultsServed": self._faults_served,
+                "annotationWrites": self._annotation_writes,
             }
 
     def activities(self, entity_set: str) -> list[dict[str, Any]]:
@@ -253,6 +258,80 @@ class SimState:
                 rows = [self._present(table, r) for r in self._activities[entity_set].values()]
         return select_rows(rows, columns, type_name, filter_text, orderby, top)
 
+    # ---- annotations (notes) ----------------------------------------------------------------
+
+    def annotations(self) -> list[dict[str, Any]]:
+        """Stored notes, as the Web API would present them (for in-process tests)."""
+        with self._lock:
+            return [_note_view(r) for r in self._annotations.values()]
+
+    def upsert_annotation(
+        self,
+        key: str,
+        body: Mapping[str, Any],
+        if_match: str | None = None,
+        if_none_match: str | None = None,
+    ) -> dict[str, Any]:
+        with self._lock:
+            existing = self._annotations.get(key)
+            if if_match is not None:
+                if existing is None:
+                    raise not_found("annotation", key)
+                if if_match.strip() != "*" and if_match.strip() != etag(existing):
+                    raise ODataError(412, "0x80060882", "The version of the record has changed.")
+            if if_none_match is not None and if_none_match.strip() == "*" and existing is not None:
+                raise duplicate()
+            if "annotationid" in body and str(body["annotationid"]).lower() != key:
+                differs = "annotationid in the body differs from the key."
+                raise ODataError(400, CODE_PAYLOAD, differs)
+            changes = validate_note(body, self._opportunities)
+            return _note_view(self._store_note(key, changes, existing))
+
+    def create_annotation(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            raw_id = body.get("annotationid")
+            key = parse_guid(str(raw_id)) if raw_id is not None else str(uuid.uuid4())
+            if key in self._annotations:
+                raise duplicate()
+            changes = validate_note(body, self._opportunities)
+            return _note_view(self._store_note(key, changes, None))
+
+    def get_annotation(self, key: str) -> dict[str, Any]:
+        with self._lock:
+            found = self._annotations.get(key)
+            if found is None:
+                raise not_found("annotation", key)
+            return _note_view(found)
+
+    def delete_annotation(self, key: str) -> None:
+        with self._lock:
+            if self._annotations.pop(key, None) is None:
+                raise not_found("annotation", key)
+            self._annotation_writes += 1
+
+    def query_annotations(
+        self, filter_text: str | None, orderby: str | None, top: int | None
+    ) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = [_note_view(r) for r in self._annotations.values()]
+        return select_rows(rows, NOTE_COLUMNS, NOTE_TYPE, filter_text, orderby, top)
+
+    def _store_note(
+        self, key: str, changes: Mapping[str, Any], existing: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        now = _now()
+        self._version += 1
+        self._annotation_writes += 1  # not in `writes`, which counts activity writes
+        if existing is None:
+            row: dict[str, Any] = {"annotationid": key, "isdocument": False, "createdon": now}
+            self._annotations[key] = row
+        else:
+            row = existing
+        row.update(changes)
+        row["modifiedon"] = now
+        row["versionnumber"] = self._version
+        return row
+
     # ---- helpers (call with the lock held) ------------------------------------------------
 
     def _missing(self, table: ActivityTable, key: str) -> ODataError:
@@ -288,3 +367,9 @@ class SimState:
         shown: dict[str, Any] = {"@odata.etag": etag(row)}
         shown.update({col: row.get(col) for col in sorted(table.readable)})
         return shown
+
+
+def _note_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    shown: dict[str, Any] = {"@odata.etag": etag(row)}
+    shown.update({col: row.get(col) for col in sorted(NOTE_COLUMNS)})
+    return shown

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from shared.domain.questions import QuestionType
+from shared.domain.summary import ResultSummary
 
 ID_PATTERN = r"^[A-Za-z0-9-]{1,64}$"
 GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -228,6 +229,9 @@ class ActionStatus(BaseModel):
     lastError: str | None = None
     skippedMembers: list[SkippedMember] | None = Field(
         default=None, description="people of the opportunity left out of its group"
+    )
+    summary: ResultSummary | None = Field(
+        default=None, description="the figures of the summary note, once the action is sent"
     )
 
 

@@ -10,6 +10,9 @@ from shared.domain.responses import ANSWER_TIME_LABEL, NormalisedResponse
 # Dataverse's MaxLength of an activity subject, counted in UTF-16 code units.
 SUBJECT_MAX_LENGTH = 200
 DESCRIPTION_MAX_CHARS = 100_000  # long text; a survey answer is never near this
+# A note (annotation): subject MaxLength 500, notetext MaxLength 100,000 (UTF-16 code units).
+NOTE_SUBJECT_MAX_LENGTH = 500
+NOTE_TEXT_MAX_LENGTH = 100_000
 
 
 def truncate_utf16(text: str, limit: int) -> str:

@@ -14,8 +14,12 @@ Failures come out as three kinds: `DataverseThrottledError` and `DataverseUnavai
 (transient: retry later) and `DataversePermanentError` (retrying will not help), plus the
 conflict above. The adapter retries at most once in-call, briefly, so a webhook answer stays fast.
 
+Notes (`annotations`: an action's summary, a chat message) are upserted the same way
+(`upsert_note`, ids from `summary_note_id` / `conversation_note_id`).
+
 Modules: `errors` (the error family, answers mapped onto it), `odata` (names, ids, input
-checks), `auth` (token sources), `client` (the calls). Importers use this package's names.
+checks), `notes` (note ids and body), `auth` (token sources), `client` (the calls).
+Importers use this package's names.
 """
 
 from shared.adapters.dataverse.auth import AzureIdentityTokenSource, StaticTokenSource, TokenSource
@@ -35,6 +39,14 @@ from shared.adapters.dataverse.errors import (
     DataverseTransientError,
     DataverseUnavailableError,
 )
+from shared.adapters.dataverse.notes import (
+    CONVERSATION_NOTE_NAMESPACE,
+    NOTE_SET,
+    SUMMARY_NOTE_NAMESPACE,
+    conversation_note_id,
+    note_bind_property,
+    summary_note_id,
+)
 from shared.adapters.dataverse.odata import (
     ACTIVITY_NAMESPACE,
     ACTIVITY_SETS,
@@ -51,10 +63,13 @@ __all__ = [
     "ACTIVITY_NAMESPACE",
     "ACTIVITY_SETS",
     "API_PATH",
+    "CONVERSATION_NOTE_NAMESPACE",
     "DEFAULT_RETRY",
     "DEFAULT_SELECT",
     "DEFAULT_THROTTLE_WAIT",
+    "NOTE_SET",
     "SUBJECT_MAX_LENGTH",
+    "SUMMARY_NOTE_NAMESPACE",
     "AzureIdentityTokenSource",
     "DataverseClient",
     "DataverseConflictError",
@@ -69,8 +84,11 @@ __all__ = [
     "UpsertResult",
     "activity_id_for",
     "build_http_client",
+    "conversation_note_id",
     "entity_set_for",
+    "note_bind_property",
     "parse_retry_after",
     "regarding_bind_property",
+    "summary_note_id",
     "truncate_utf16",
 ]

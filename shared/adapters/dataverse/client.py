@@ -26,6 +26,7 @@ from shared.adapters.dataverse.errors import (
     DataverseUnavailableError,
     error_from_response,
 )
+from shared.adapters.dataverse.notes import NOTE_SET, note_body
 from shared.adapters.dataverse.odata import (
     API_PATH,
     DEFAULT_SELECT,
@@ -184,6 +185,35 @@ class DataverseClient:
         )
         return UpsertResult(
             entity_set=entity_set,
+            activity_id=uuid.UUID(key),
+            status=response.status_code,
+            attempts=attempts,
+            entity_url=response.headers.get("OData-EntityId"),
+        )
+
+    async def upsert_note(
+        self,
+        note_id: uuid.UUID | str,
+        regarding_entity: str,
+        regarding_id: str,
+        subject: str,
+        text: str,
+        *,
+        if_none_match: bool = False,
+    ) -> UpsertResult:
+        """Create or rewrite the note `note_id` on `<regarding_entity>(<id>)` (`annotations`).
+
+        `if_none_match`: create only (DataverseConflictError when it exists). Subject and text
+        are cut to Dataverse's lengths (500 and 100,000 UTF-16 code units).
+        """
+        headers = conditions(None, if_none_match)
+        key = check_guid(note_id, "note id")
+        content = note_body(regarding_entity, regarding_id, subject, text)
+        response, attempts = await self._call(
+            "PATCH", NOTE_SET, f"{NOTE_SET}({key})", content, headers
+        )
+        return UpsertResult(
+            entity_set=NOTE_SET,
             activity_id=uuid.UUID(key),
             status=response.status_code,
             attempts=attempts,

@@ -15,13 +15,17 @@ from shared.config import Settings
 from shared.logsafe import log_value
 from shared.services.callback_tokens import CallbackTokens
 from shared.stores.correlations import CorrelationStore
+from shared.stores.groups import GroupStore
 from shared.stores.inbox import InboxStore
+from shared.stores.results import ResultStore
 
 INLINE_BUDGET_SECONDS = 4.0  # Kaizala waits for the answer; the rest belongs to the sweeper
 EVENT_TIMEOUT_SECONDS = 60.0  # one event in the sweeper: Dataverse retry plus the forward
 BACKOFF_BASE_SECONDS = 30.0
 BACKOFF_MAX_SECONDS = 3600.0
 EXPIRY_INTERVAL_SECONDS = 3600.0
+# An action's summary note is written at most once per this many seconds (by the sweeper).
+SUMMARY_DELAY_SECONDS = 30.0
 
 
 class ExpirySchedule:
@@ -58,12 +62,15 @@ class InboundDeps:
     callbacks: CallbackTokens
     dataverse: Callable[[], DataverseClient]
     forward: Callable[[], ForwardSink]
+    results: ResultStore  # each response's latest answers, and the summary notes due
+    groups: GroupStore  # the group registry: which groups' chat becomes notes
     clock: Clock = wall
     jitter: Callable[[], float] = random.random
     inline_budget: float = INLINE_BUDGET_SECONDS
     event_timeout: float = EVENT_TIMEOUT_SECONDS
     monotonic: Callable[[], float] = time.monotonic
     expiry: ExpirySchedule = field(default_factory=ExpirySchedule)
+    summary_delay: float = SUMMARY_DELAY_SECONDS
 
     def now_ms(self) -> int:
         return now_ms(self.clock)

@@ -17,6 +17,7 @@ from urllib.parse import unquote
 
 from shared.domain.responses import RESPONSE_EVENTS, answer_time
 from shared.errors import PayloadTooLargeError, UnauthorizedError, ValidationError
+from shared.services.inbound.conversation import wants_note
 from shared.services.inbound.deps import InboundDeps, short
 from shared.services.inbound.processing import process_event
 from shared.stores.inbox import InboxItem
@@ -61,10 +62,11 @@ async def accept_event(deps: InboundDeps, raw: bytes, presented_token: str | Non
     event_id: str = event["eventId"]
     event_type: str = event["eventType"]
     now = deps.now_ms()
-    status: Literal["accepted", "ignored"] = (
-        "accepted" if event_type in RESPONSE_EVENTS else "ignored"
-    )
-    item, inserted = await store_event(deps, raw, event, now)
+    # Responses, and chat of a group registered for conversation (one registry read), are
+    # work; anything else is kept as `ignored`.
+    wanted = event_type in RESPONSE_EVENTS or await wants_note(deps, event)
+    status: Literal["accepted", "ignored"] = "accepted" if wanted else "ignored"
+    item, inserted = await store_event(deps, raw, event, now, pending=wanted)
     result = AcceptResult(
         status=status if inserted else "duplicate",
         event_id=event_id,
@@ -85,10 +87,12 @@ async def store_event(
     event: dict[str, Any],
     now: int,
     responded_at: int | None = None,
+    *,
+    pending: bool | None = None,
 ) -> tuple[InboxItem, bool]:
     """The one insert-only inbox row of a parsed event (the webhook's, or a backfilled one);
     False when a row of that event id exists. `responded_at` defaults to the event's answer
-    time (its hidden ResponseTime, else now)."""
+    time (its hidden ResponseTime, else now); `pending` defaults to "is a response event"."""
     data: dict[str, Any] = event["data"] if isinstance(event.get("data"), dict) else {}
     return await deps.inbox.add(
         raw,
@@ -96,7 +100,7 @@ async def store_event(
         event_type=event["eventType"],
         action_id=data.get("actionId"),
         response_id=data.get("responseId"),
-        pending=event["eventType"] in RESPONSE_EVENTS,
+        pending=event["eventType"] in RESPONSE_EVENTS if pending is None else pending,
         received_at=now,
         responded_at=answer_time(event, now) if responded_at is None else responded_at,
         next_attempt_at=now + INLINE_GRACE_MS,

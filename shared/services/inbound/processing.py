@@ -2,9 +2,12 @@
 
 Inline right after the insert (`receive_event`) or by the sweeper: the correlation (actionId →
 opportunity, cached per process), one conditional write of the activity (`activity.py`), the
-optional forward, then one update of the inbox row. Two table transactions per event once warm.
-Whatever fails is saved on the row: `dead` when retrying cannot help, else `pending` with a
-back-off (the one retry policy), `dead` once the attempts run out.
+response's answers for the action's summary (`results.py`: one row, and the note marked due),
+the optional forward, then one update of the inbox row. Four table transactions per event once
+warm (the intake's insert makes five). A chat event of a conversation group becomes one note
+instead (`process_conversation_event`, `conversation.py`). Whatever fails is saved on the row:
+`dead` when retrying cannot help, else `pending` with a back-off (the one retry policy), `dead`
+once the attempts run out.
 """
 
 from __future__ import annotations
@@ -15,11 +18,14 @@ from typing import Literal
 
 from shared.adapters.dataverse import DataversePermanentError, activity_id_for
 from shared.adapters.retry import RetryPolicy
+from shared.domain.conversation import is_conversation
 from shared.domain.rendering import forward_body
 from shared.domain.responses import normalise_response
 from shared.errors import BridgeError
 from shared.services.inbound.activity import write_activity
+from shared.services.inbound.conversation import write_conversation_note
 from shared.services.inbound.deps import InboundDeps, short
+from shared.services.inbound.results import record_result
 from shared.stores.inbox import InboxItem, Status
 
 log = logging.getLogger(__name__)
@@ -29,7 +35,7 @@ LAST_ERROR_CHARS = 300
 # 0 s, and a row due immediately is retried by the next sweep of any instance, in a burst.
 MIN_RETRY_SECONDS = 1.0
 
-Outcome = Literal["done", "orphan", "superseded", "pending", "dead"]
+Outcome = Literal["done", "orphan", "superseded", "pending", "dead", "ignored"]
 
 
 class _PermanentEventError(Exception):
@@ -42,6 +48,8 @@ async def process_event(deps: InboundDeps, item: InboxItem, *, first: bool = Fal
     `first` is the inline attempt right after `accept_event` (for logs only: every attempt,
     inline or not, writes only if the activity does not hold a newer answer).
     """
+    if is_conversation(item.event):
+        return await process_conversation_event(deps, item)
     now = deps.now_ms()
     try:
         if item.unreadable is not None:
@@ -71,6 +79,7 @@ async def process_event(deps: InboundDeps, item: InboxItem, *, first: bool = Fal
                 held,
             )
             return "superseded"
+        await record_result(deps, item.event, response)  # the action's figures and its note
         if deps.settings.response_forward_url:
             await deps.forward().post(forward_body(response, str(activity_id)))
     except (DataversePermanentError, _PermanentEventError) as exc:
@@ -97,6 +106,36 @@ async def process_event(deps: InboundDeps, item: InboxItem, *, first: bool = Fal
         error="",
     )
     log.info("inbox event=%s outcome=done", short(item.event_id))
+    return "done"
+
+
+async def process_conversation_event(deps: InboundDeps, item: InboxItem) -> Outcome:
+    """A chat event (conversation.py): one note on the group's record, or `ignored`."""
+    now = deps.now_ms()
+    try:
+        note_id = await write_conversation_note(deps, item)
+    except DataversePermanentError as exc:
+        error = error_text(exc)
+        await _save(deps, item, "dead", attempted_at=now, attempts=item.attempts + 1, error=error)
+        log.warning("inbox event=%s outcome=dead: %s", short(item.event_id), type(exc).__name__)
+        return "dead"
+    except Exception as exc:  # transient, or unexpected: retried, bounded by the attempt limit
+        return await retry_later(deps, item, exc, now)
+    if note_id is None:
+        await _save(deps, item, "ignored", attempted_at=now)
+        log.info("inbox event=%s outcome=ignored (no conversation group)", short(item.event_id))
+        return "ignored"
+    await _save(
+        deps,
+        item,
+        "done",
+        attempted_at=now,
+        attempts=item.attempts + 1,
+        processed_at=deps.now_ms(),
+        activity_id=str(note_id),
+        error="",
+    )
+    log.info("inbox event=%s outcome=done (note)", short(item.event_id))
     return "done"
 
 

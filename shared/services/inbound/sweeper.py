@@ -12,6 +12,7 @@ from typing import Any
 from shared.errors import BridgeError
 from shared.services.inbound.deps import InboundDeps, short
 from shared.services.inbound.processing import process_event, retry_later
+from shared.services.inbound.summaries import write_due_summaries
 from shared.stores.inbox import DueRow
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ class SweepReport:
     claimed: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
     expired: int = 0
+    notes: int = 0  # summary notes written
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -35,6 +37,7 @@ class SweepReport:
             "claimed": self.claimed,
             "outcomes": dict(self.outcomes),
             "expired": self.expired,
+            "notes": self.notes,
         }
 
 
@@ -48,8 +51,9 @@ async def sweep_inbox(
     """One run of `process_inbox`: due pending rows, claimed one by one (CAS), then processed.
 
     Rows of the same response are processed in arrival order; different responses run
-    concurrently (bounded). Then rows older than RETENTION_DAYS are removed (hourly per
-    process unless `expire` says otherwise).
+    concurrently (bounded). Then the summary notes that are due are written (summaries.py),
+    and rows older than RETENTION_DAYS are removed (hourly per process unless `expire` says
+    otherwise).
     """
     started = deps.monotonic()
     now = deps.now_ms()
@@ -71,14 +75,25 @@ async def sweep_inbox(
                     report.outcomes[outcome] = report.outcomes.get(outcome, 0) + 1
 
     await asyncio.gather(*(run(rows) for rows in groups.values()))
+    report.notes = await _write_notes(deps, started, budget)
     if expire is None:
         expire = deps.expiry.due()
     if expire:
         deps.expiry.ran()
         cutoff = now - deps.settings.retention_days * 86_400_000
         report.expired = await deps.inbox.expire(cutoff)
+        await deps.results.expire(cutoff)
     log.info("process_inbox %s", json.dumps(report.as_dict(), separators=(",", ":")))
     return report
+
+
+async def _write_notes(deps: InboundDeps, started: float, budget: float) -> int:
+    """The due summary notes, in what is left of the run's budget (never failing the run)."""
+    try:
+        return await write_due_summaries(deps, started=started, budget=budget)
+    except BridgeError as exc:  # storage trouble: the marks stay due for the next run
+        log.warning("process_inbox summary notes skipped: %s", type(exc).__name__)
+        return 0
 
 
 async def _claim_and_process(deps: InboundDeps, row: DueRow) -> str | None:
