@@ -61,10 +61,18 @@ def mobile_list(value: Any, where: str, *, allow_empty: bool) -> list[str]:
     return list(dict.fromkeys(numbers))
 
 
+_LOCATION_KEYS = ("latitude", "longitude", "name", "lt", "lg", "n")
+
+
 def location(value: Any, where: str, *, name_required: bool = False) -> dict[str, Any]:
     """A location given as {latitude, longitude, name} or Kaizala's short {lt, lg, n}."""
     if not isinstance(value, dict):
         raise bad_request(f"{where} must be an object with latitude and longitude")
+    unknown = [k for k in value if k not in _LOCATION_KEYS]
+    if unknown:
+        raise bad_request(
+            f"{where}.{unknown[0]} is not a field of a location ({', '.join(_LOCATION_KEYS)})"
+        )
     lat: Any = value.get("latitude", value.get("lt"))
     lng: Any = value.get("longitude", value.get("lg"))
     name: Any = value.get("name", value.get("n"))

@@ -25,8 +25,8 @@ from devtools.kaizala_sim.platform_common import base_url, caller, sim_of
 from devtools.kaizala_sim.state import new_id
 from devtools.kaizala_sim.validation import canonical_action_type, parse_action
 
-# The subscriber message's own fields: a body with one of them is a SendMessageToSubscriber.
-_SUBSCRIBER_FIELDS = ("Message", "subscribers", "sendToAllSubscribers")
+# The audience of SendMessageToSubscriber: a body with one of them is one.
+_SUBSCRIBER_FIELDS = ("subscribers", "sendToAllSubscribers")
 
 DEFAULT_ACTIONS_PAGE = 30
 MAX_ACTIONS_PAGE = 100

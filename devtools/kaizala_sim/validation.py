@@ -60,7 +60,7 @@ def parse_action(state: SimState, group: Group, request: dict[str, Any]) -> Pars
         return ParsedAction(CUSTOM_ACTION_TYPE, package_id, _custom(request["actionBody"]), [], [])
     raw_type = request.get("actionType", request.get("actiontype"))
     if raw_type is None:
-        raise bad_request("give either actionType or id (an action package id)")
+        _no_kind(request)
     action_type = canonical_action_type(raw_type)
     schema, relax = action_schemas.builtin(action_type, request)
     spec.check(request, schema, relax=relax)
@@ -85,6 +85,18 @@ def parse_action(state: SimState, group: Group, request: dict[str, Any]) -> Pars
         return ParsedAction(action_type, None, parsed_body, [], media)
     parsed_body, item = _media_action(state, body)
     return ParsedAction(action_type, None, parsed_body, [], [item])
+
+
+def _no_kind(request: dict[str, Any]) -> None:
+    """Neither actionType nor id: name a key that is one of them in the wrong case."""
+    for key in request:
+        if key.lower() in ("id", "actiontype"):
+            spelled = "id" if key.lower() == "id" else "actionType"
+            raise bad_request(
+                f"body.{key} is not a field of this request; the swagger spells it {spelled!r} "
+                "(names are case-sensitive)"
+            )
+    raise bad_request("give either actionType or id (an action package id)")
 
 
 def canonical_action_type(raw: Any) -> str:
