@@ -20,6 +20,7 @@ from devtools.kaizala_sim import (
     SAMPLE_APPLICATION_SECRET,
     SAMPLE_GROUP_ID,
     SimConfig,
+    Simulator,
     create_app,
 )
 from devtools.serving import ServerThread
@@ -102,7 +103,7 @@ class World:
 
     def __init__(self, sim: ServerThread, receiver: ServerThread) -> None:
         self.sim_url = sim.url
-        self.simulator = sim.server.config.app.state.sim
+        self.simulator: Simulator = sim.server.config.app.state.sim  # type: ignore[union-attr]
         self.receiver_url = receiver.url
         self.control = httpx.Client(base_url=sim.url, timeout=15.0)
         self.recorder = Recorder()
