@@ -22,19 +22,23 @@ async def test_group_details_on_the_refreshing_and_on_a_peer_instance(
     env: dict[str, str], kaizala: KaizalaSim, tmp_path: Path
 ) -> None:
     settings = Settings.from_env(bridge_env(env, kaizala, tmp_path))
-    first, peer = Runtime(settings), Runtime(settings)
+    first, peer, older = Runtime(settings), Runtime(settings), Runtime(settings)
     try:
         assert (await first.kaizala.get_group(SAMPLE_GROUP)).groupId == SAMPLE_GROUP
         stored = await first.secrets.get(ACCESS_TOKEN)
         assert stored is not None and stored.tags["applicationId"] == SAMPLE_APPLICATION_ID
         # The peer finds the published token (no second /accessToken) and its connector.
         assert (await peer.kaizala.get_group(SAMPLE_GROUP)).groupId == SAMPLE_GROUP
+        # A token published before the tag existed: the connector comes from its own secret.
+        untagged = {k: v for k, v in stored.tags.items() if k != "applicationId"}
+        await first.secrets.set(ACCESS_TOKEN, stored.value, untagged)
+        assert (await older.kaizala.get_group(SAMPLE_GROUP)).groupId == SAMPLE_GROUP
     finally:
-        await first.aclose()
-        await peer.aclose()
+        for runtime in (first, peer, older):
+            await runtime.aclose()
     assert len(kaizala.calls("/v1/accessToken", "GET")) == 1
     details = kaizala.calls(f"/v1/groups/{SAMPLE_GROUP}", "GET")
-    assert [c["status"] for c in details] == [200, 200]
+    assert [c["status"] for c in details] == [200, 200, 200]
 
 
 async def _send(body: dict[str, object], package: str = PACKAGE) -> tuple[int, object]:
