@@ -6,36 +6,32 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from devtools.kaizala_sim import tokens
-from devtools.kaizala_sim.errors import get_ci, read_json_object
+from devtools.kaizala_sim import spec, tokens, wire
 from devtools.kaizala_sim.models import GRANTED_SCOPE
 from devtools.kaizala_sim.platform_common import base_url, sim_of
 
 
 async def generate_pin(request: Request) -> JSONResponse:
     sim = sim_of(request)
-    body = await read_json_object(request)
-    tokens.generate_pin(sim, get_ci(body, "mobileNumber"), get_ci(body, "applicationId"))
+    body = await wire.json_body(request, spec.body_schema("GeneratePin"))
+    tokens.generate_pin(sim, body["mobileNumber"], body["applicationId"])
     return JSONResponse({})
 
 
 async def login(request: Request) -> JSONResponse:
     sim = sim_of(request)
-    body = await read_json_object(request)
-    token = tokens.login_with_pin(
-        sim, get_ci(body, "mobileNumber"), get_ci(body, "applicationId"), get_ci(body, "pin")
-    )
+    body = await wire.json_body(request, spec.body_schema("GetRefreshToken"))
+    token = tokens.login_with_pin(sim, body["mobileNumber"], body["applicationId"], body["pin"])
     return JSONResponse(tokens.refresh_token_body(token))
 
 
 async def access_token(request: Request) -> JSONResponse:
     sim = sim_of(request)
-    headers = request.headers
     access, successor = tokens.exchange(
         sim,
-        headers.get("applicationId"),
-        headers.get("applicationSecret"),
-        headers.get("refreshToken"),
+        wire.require_header(request, "applicationId"),
+        wire.require_header(request, "applicationSecret"),
+        wire.require_header(request, "refreshToken"),
     )
     return JSONResponse(
         {

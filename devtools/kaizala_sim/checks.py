@@ -1,20 +1,21 @@
 """Field checks shared by every route: each problem is a 400 naming the offending field, so a
-client under test sees what it got wrong."""
+client under test sees what it got wrong. Names are exact (case-sensitive), as on the wire."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from devtools.kaizala_sim.errors import bad_request, get_ci
+from devtools.kaizala_sim.errors import bad_request
 from devtools.kaizala_sim.state import check_mobile
 
-MAX_MESSAGE_CHARS = 4000
+MAX_MESSAGE_CHARS = 4000  # a group message, an announcement (the project's API notes)
+MAX_SUBSCRIBER_MESSAGE_CHARS = 1000  # SendMessageToSubscriber's `Message` (the swagger)
 MAX_MEMBERS_PER_CALL = 100
 
 
 def req_str(body: dict[str, Any], key: str, where: str, max_len: int | None = None) -> str:
-    value = get_ci(body, key)
+    value = body.get(key)
     if not isinstance(value, str) or not value.strip():
         raise bad_request(f"{where}.{key} must be a non-empty string")
     if max_len is not None and len(value) > max_len:
@@ -23,7 +24,7 @@ def req_str(body: dict[str, Any], key: str, where: str, max_len: int | None = No
 
 
 def opt_str(body: dict[str, Any], key: str, where: str, default: str = "") -> str:
-    value = get_ci(body, key)
+    value = body.get(key)
     if value is None:
         return default
     if not isinstance(value, str):
@@ -32,7 +33,7 @@ def opt_str(body: dict[str, Any], key: str, where: str, default: str = "") -> st
 
 
 def opt_bool(body: dict[str, Any], key: str, where: str, default: bool = False) -> bool:
-    value = get_ci(body, key)
+    value = body.get(key)
     if value is None:
         return default
     if not isinstance(value, bool):
@@ -41,7 +42,7 @@ def opt_bool(body: dict[str, Any], key: str, where: str, default: bool = False) 
 
 
 def opt_whole(body: dict[str, Any], key: str, where: str, default: int, unit: str = "hours") -> int:
-    value = get_ci(body, key)
+    value = body.get(key)
     if value is None:
         return default
     if not is_number(value) or not float(value).is_integer() or value <= 0:
@@ -60,10 +61,18 @@ def mobile_list(value: Any, where: str, *, allow_empty: bool) -> list[str]:
     return list(dict.fromkeys(numbers))
 
 
+_LOCATION_KEYS = ("latitude", "longitude", "name", "lt", "lg", "n")
+
+
 def location(value: Any, where: str, *, name_required: bool = False) -> dict[str, Any]:
     """A location given as {latitude, longitude, name} or Kaizala's short {lt, lg, n}."""
     if not isinstance(value, dict):
         raise bad_request(f"{where} must be an object with latitude and longitude")
+    unknown = [k for k in value if k not in _LOCATION_KEYS]
+    if unknown:
+        raise bad_request(
+            f"{where}.{unknown[0]} is not a field of a location ({', '.join(_LOCATION_KEYS)})"
+        )
     lat: Any = value.get("latitude", value.get("lt"))
     lng: Any = value.get("longitude", value.get("lg"))
     name: Any = value.get("name", value.get("n"))

@@ -65,8 +65,9 @@ async def read_json_object(request: Request, *, optional: bool = False) -> dict[
 
 
 def get_ci(body: dict[str, Any], key: str) -> Any:
-    """Look a key up ignoring case: Kaizala's ASP.NET binder did, and the published samples
-    mix `Message`/`message`, `Answers`/`answers` and `actionType`/`actiontype`."""
+    """Look a key up ignoring case: for the control API (`/_sim/`) only, which is the
+    simulator's own. Kaizala routes read exact names (spec.py): a case-insensitive lookup there
+    hid a client's misspelt fields."""
     if key in body:
         return body[key]
     lowered = key.lower()

@@ -10,42 +10,65 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from devtools.kaizala_sim import domain, multipart, views
+from devtools.kaizala_sim import action_schemas, domain, multipart, spec, views, wire
 from devtools.kaizala_sim.answers import normalize_answers
-from devtools.kaizala_sim.checks import MAX_MESSAGE_CHARS, location, opt_str
-from devtools.kaizala_sim.errors import ApiError, bad_request, get_ci, not_found, read_json_object
-from devtools.kaizala_sim.models import CUSTOM_ACTION_TYPE, Media
+from devtools.kaizala_sim.checks import (
+    MAX_MESSAGE_CHARS,
+    MAX_SUBSCRIBER_MESSAGE_CHARS,
+    location,
+    mobile_list,
+    opt_str,
+)
+from devtools.kaizala_sim.errors import ApiError, bad_request, not_found, read_json_object
+from devtools.kaizala_sim.models import CUSTOM_ACTION_TYPE, Action, Media
 from devtools.kaizala_sim.platform_common import base_url, caller, sim_of
 from devtools.kaizala_sim.state import new_id
 from devtools.kaizala_sim.validation import canonical_action_type, parse_action
+
+# The audience of SendMessageToSubscriber: a body with one of them is one.
+_SUBSCRIBER_FIELDS = ("subscribers", "sendToAllSubscribers")
 
 DEFAULT_ACTIONS_PAGE = 30
 MAX_ACTIONS_PAGE = 100
 
 
 async def send_message(request: Request) -> JSONResponse:
+    """SendMessage `{message}` or, to a public group's subscribers, SendMessageToSubscriber
+    `{Message, subscribers, sendToAllSubscribers}`: one path, two documented bodies."""
     who = caller(request)
     group = who.member_group(request.path_params["groupId"])
-    body = await read_json_object(request)
-    text = get_ci(body, "message")
-    if not isinstance(text, str) or not text.strip():
-        raise bad_request("message must be a non-empty string")
-    if len(text) > MAX_MESSAGE_CHARS:
-        raise bad_request(f"message is longer than {MAX_MESSAGE_CHARS} characters")
-    subscribers = get_ci(body, "subscribers")
-    to_all = get_ci(body, "sendToAllSubscribers")
-    if (subscribers or to_all) and group.group_type != "ConnectGroup":
-        raise bad_request("subscribers and sendToAllSubscribers apply to public groups only")
-    if to_all is not None and not isinstance(to_all, bool):
-        raise bad_request("sendToAllSubscribers must be true or false")
+    body = await wire.raw_json_body(request)
+    if any(key in body for key in _SUBSCRIBER_FIELDS):
+        spec.check(body, spec.body_schema("SendMessageToSubscriber"))
+        text = _message_text(body, "Message", MAX_SUBSCRIBER_MESSAGE_CHARS)
+        if group.group_type != "ConnectGroup":
+            raise bad_request("subscribers and sendToAllSubscribers apply to public groups only")
+        numbers = mobile_list(body["subscribers"], "body.subscribers", allow_empty=True)
+        for number in numbers:
+            if number not in group.subscribers:
+                raise bad_request(f"{number} is not a subscriber of group {group.group_id}")
+        if not numbers and not body["sendToAllSubscribers"]:
+            raise bad_request("name the subscribers, or set sendToAllSubscribers to true")
+    else:
+        spec.check(body, spec.body_schema("SendMessage"))
+        text = _message_text(body, "message", MAX_MESSAGE_CHARS)
     message = domain.post_message(who.sim, group, who.user, text)
     return JSONResponse({"referenceId": message.reference_id})
+
+
+def _message_text(body: dict[str, object], key: str, limit: int) -> str:
+    text = body[key]
+    if not isinstance(text, str) or not text.strip():
+        raise bad_request(f"body.{key} must be a non-empty string")
+    if len(text) > limit:
+        raise bad_request(f"body.{key} is longer than {limit} characters")
+    return text
 
 
 async def create_action(request: Request) -> JSONResponse:
     who = caller(request)
     group = who.member_group(request.path_params["groupId"])
-    body = await read_json_object(request)
+    body = await wire.raw_json_body(request)
     parsed = parse_action(who.sim.state, group, body)
     action = domain.create_action(who.sim, group, who.user, parsed)
     return JSONResponse({"referenceId": action.reference_id, "actionId": action.action_id})
@@ -95,35 +118,32 @@ async def get_action(request: Request) -> JSONResponse:
     state = who.sim.state
     group = who.member_group(request.path_params["groupId"])
     action = state.action(group, request.path_params["actionId"])
-    details = request.query_params.get("getDetails", "false").lower() == "true"
+    details = wire.query_flag(request, "getDetails")
     return JSONResponse(views.action_details(state, action, details))
 
 
 async def post_response(request: Request) -> JSONResponse:
+    """PostingSurveyResponse for a survey, PostingActionResponse for any other action."""
     who = caller(request)
     state = who.sim.state
     group = who.member_group(request.path_params["groupId"])
     action = state.action(group, request.path_params["actionId"])
-    body = await read_json_object(request)
-    _check_response_kind(body, action.action_type, action.package_id)
-    action_body = get_ci(body, "actionBody")
-    if not isinstance(action_body, dict):
-        raise bad_request("actionBody must be a JSON object")
-    response_id = get_ci(body, "responseId")
-    if response_id is not None and not isinstance(response_id, str):
-        raise bad_request("responseId must be a string")
+    schema, relax = action_schemas.response(action.action_type)
+    body = await wire.json_body(request, schema, relax=relax)
+    _check_response_kind(body, action)
+    action_body = body["actionBody"]
+    response_id = body.get("responseId")
     if action.action_type == "Job":
-        completed = get_ci(action_body, "isCompleted")
-        if not isinstance(completed, bool):
-            raise bad_request("actionBody.isCompleted must be true or false")
         response, _ = domain.record_response(
-            who.sim, action, who.user.mobile, is_completed=completed, response_id=response_id
+            who.sim,
+            action,
+            who.user.mobile,
+            is_completed=action_body["isCompleted"],
+            response_id=response_id,
         )
         return JSONResponse({"responseId": response.response_id})
-    answers, titles = normalize_answers(
-        state, action, get_ci(action_body, "answers"), "actionBody.Answers"
-    )
-    raw_location = get_ci(action_body, "responseLocation")
+    answers, titles = normalize_answers(state, action, action_body["Answers"], "actionBody.Answers")
+    raw_location = action_body.get("responseLocation")
     response, _ = domain.record_response(
         who.sim,
         action,
@@ -139,16 +159,19 @@ async def post_response(request: Request) -> JSONResponse:
     return JSONResponse({"responseId": response.response_id})
 
 
-def _check_response_kind(body: dict[str, object], action_type: str, package_id: str | None) -> None:
-    """The body names the action kind (actionType or package id); it must be this action's."""
-    raw_type = get_ci(body, "actionType")
-    raw_id = get_ci(body, "id")
+def _check_response_kind(body: dict[str, object], action: Action) -> None:
+    """The body names the action (actionType, or id: its package or its own id): this one."""
+    raw_type = body.get("actionType")
+    raw_id = body.get("id")
     if raw_type is None and raw_id is None:
         raise bad_request("give actionType (e.g. Survey, Job) or id (the action package id)")
-    if raw_type is not None and canonical_action_type(raw_type) != action_type:
-        raise bad_request(f"this action is a {action_type}, not a {raw_type}")
-    if raw_id is not None and action_type == CUSTOM_ACTION_TYPE and raw_id != package_id:
-        raise bad_request(f"this action belongs to package {package_id}, not {raw_id}")
+    # A custom action has no actionType of its own (the swagger's enum: Survey/Job).
+    builtin = action.action_type != CUSTOM_ACTION_TYPE
+    if raw_type is not None and builtin and canonical_action_type(raw_type) != action.action_type:
+        raise bad_request(f"this action is a {action.action_type}, not a {raw_type}")
+    if raw_id is not None and raw_id not in (action.package_id, action.action_id):
+        what = f"package {action.package_id}" if action.package_id else "this action"
+        raise bad_request(f"body.id {raw_id!r} does not name {what}")
 
 
 async def send_reminder(request: Request) -> JSONResponse:
@@ -157,14 +180,11 @@ async def send_reminder(request: Request) -> JSONResponse:
     group = who.member_group(request.path_params["groupId"])
     action = state.action(group, request.path_params["actionId"])
     body = await read_json_object(request, optional=True)
-    subscribers = get_ci(body, "subscribers")
-    to_all = get_ci(body, "sendToAllSubscribers")
-    if to_all is not None and not isinstance(to_all, bool):
-        raise bad_request("sendToAllSubscribers must be true or false")
-    if subscribers is not None and (
-        not isinstance(subscribers, list) or not all(isinstance(s, str) for s in subscribers)
-    ):
-        raise bad_request("subscribers must be a list of phone numbers")
+    if body:
+        wire.require_json(request)
+        spec.check(body, {"type": "object", "properties": action_schemas.AUDIENCE})
+    if body.get("subscribers") is not None:
+        mobile_list(body["subscribers"], "body.subscribers", allow_empty=True)
     action.reminders += 1
     return JSONResponse({"referenceId": new_id()})
 

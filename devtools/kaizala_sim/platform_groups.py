@@ -6,14 +6,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from devtools.kaizala_sim import domain, views
-from devtools.kaizala_sim.checks import MAX_MEMBERS_PER_CALL, mobile_list, opt_str, req_str
-from devtools.kaizala_sim.errors import bad_request, get_ci, read_json_object
+from devtools.kaizala_sim import domain, spec, views, wire
+from devtools.kaizala_sim.checks import MAX_MEMBERS_PER_CALL, mobile_list, req_str
+from devtools.kaizala_sim.errors import bad_request, unauthorized
 from devtools.kaizala_sim.models import Subscriber
 from devtools.kaizala_sim.platform_common import caller
-from devtools.kaizala_sim.state import new_id
+from devtools.kaizala_sim.state import PHONE_LIKE, new_id
 
-MAX_SUBSCRIBERS_PAGE = 50
+MAX_SUBSCRIBERS_PAGE = 50  # Kaizala's docs: count "Default: 50. Maximum: 50"
 
 
 async def list_groups(request: Request) -> JSONResponse:
@@ -25,17 +25,21 @@ async def list_groups(request: Request) -> JSONResponse:
 
 async def create_group(request: Request) -> JSONResponse:
     who = caller(request)
-    body = await read_json_object(request)
+    body = await wire.json_body(request, spec.body_schema("CreateGroup"))
     name = req_str(body, "name", "body")
-    welcome = opt_str(body, "welcomeMessage", "body")
-    members = mobile_list(get_ci(body, "members") or [], "members", allow_empty=True)
-    group_type = opt_str(body, "groupType", "body", "Group")
-    group = domain.create_group(who.sim, who.user, name, welcome, members, group_type)
+    members = mobile_list(body["members"], "body.members", allow_empty=True)
+    group = domain.create_group(
+        who.sim, who.user, name, body["welcomeMessage"], members, body["groupType"]
+    )
     return JSONResponse({"groupId": group.group_id, "groupName": group.name, "membersAdded": True})
 
 
 async def get_group(request: Request) -> JSONResponse:
     who = caller(request)
+    # FetchGroupDetails alone requires the connector's applicationId next to the token.
+    application_id = wire.require_header(request, "applicationId")
+    if application_id != who.connector.application_id:
+        raise unauthorized("applicationId is not the connector of this access token")
     group = who.member_group(request.path_params["groupId"])
     # The docs show the single group wrapped in a `groups` array; kept as documented.
     return JSONResponse({"groups": [views.group_summary(who.sim.state, group, who.user.mobile)]})
@@ -50,8 +54,10 @@ async def list_members(request: Request) -> JSONResponse:
 async def add_members(request: Request) -> JSONResponse:
     who = caller(request)
     group = who.member_group(request.path_params["groupId"])
-    body = await read_json_object(request)
-    numbers = mobile_list(get_ci(body, "members"), "members", allow_empty=False)
+    body = await wire.json_body(request, spec.body_schema("AddMembers"))
+    numbers = mobile_list(body["members"], "body.members", allow_empty=False)
+    if len(numbers) > MAX_MEMBERS_PER_CALL:
+        raise bad_request(f"at most {MAX_MEMBERS_PER_CALL} members per call")
     who.sim.state.require_admin(group, who.user.mobile)
     domain.add_members(who.sim, group, who.user, numbers)
     return JSONResponse({"result": True})
@@ -61,7 +67,11 @@ async def remove_member(request: Request) -> JSONResponse:
     who = caller(request)
     group = who.member_group(request.path_params["groupId"])
     who.sim.state.require_admin(group, who.user.mobile)
-    domain.remove_member(who.sim, group, who.user, request.path_params["memberId"])
+    member_id = request.path_params["memberId"]
+    if PHONE_LIKE.match(member_id):
+        # The swagger's path names a member by its id (a GUID), as GET members lists it.
+        raise bad_request("memberId must be the member's id from GET members, not a phone number")
+    domain.remove_member(who.sim, group, who.user, member_id)
     return JSONResponse({"result": True})
 
 
@@ -69,16 +79,14 @@ async def create_subgroup(request: Request) -> JSONResponse:
     who = caller(request)
     parent = who.member_group(request.path_params["groupId"])
     who.sim.state.require_admin(parent, who.user.mobile)
-    body = await read_json_object(request)
-    # The swagger sends the create-group body (`name`), the docs `groupName`.
-    name_key = "groupName" if get_ci(body, "groupName") is not None else "name"
-    name = req_str(body, name_key, "body")
-    welcome = opt_str(body, "welcomeMessage", "body")
-    members = mobile_list(get_ci(body, "members") or [], "members", allow_empty=True)
-    group_type = opt_str(body, "groupType", "body", "Group")
-    add_user = get_ci(body, "addUserToGroup")
-    if add_user is not None and not isinstance(add_user, bool):
-        raise bad_request("addUserToGroup must be true or false")
+    # The create-group body; addUserToGroup (default true) is the simulator's README's.
+    relax = spec.Relax(extra={"addUserToGroup": {"type": "boolean"}})
+    body = await wire.json_body(request, spec.body_schema("CreateSubgroup"), relax=relax)
+    name = req_str(body, "name", "body")
+    welcome = body["welcomeMessage"]
+    members = mobile_list(body["members"], "body.members", allow_empty=True)
+    group_type = body["groupType"]
+    add_user = body.get("addUserToGroup")
     group = domain.create_group(
         who.sim,
         who.user,
@@ -103,10 +111,10 @@ async def add_subgroups(request: Request) -> JSONResponse:
     state = who.sim.state
     parent = who.member_group(request.path_params["groupId"])
     state.require_admin(parent, who.user.mobile)
-    body = await read_json_object(request)
-    ids = get_ci(body, "subGroups")
-    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
-        raise bad_request("subGroups must be a non-empty list of group ids")
+    body = await wire.json_body(request, spec.body_schema("AddSubgroup"))
+    ids = body["subGroups"]
+    if not ids:
+        raise bad_request("body.subGroups must be a non-empty list of group ids")
     if len(ids) > MAX_MEMBERS_PER_CALL:
         raise bad_request(f"at most {MAX_MEMBERS_PER_CALL} sub-groups per call")
     children = [state.group(i) for i in ids]
@@ -130,14 +138,13 @@ async def list_subscribers(request: Request) -> JSONResponse:
     who = caller(request)
     group = who.member_group(request.path_params["groupId"])
     _require_public(group.group_type, group.group_id)
-    body = await read_json_object(request, optional=True)
-    count = get_ci(body, "count")
-    count = MAX_SUBSCRIBERS_PAGE if count is None else count
-    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 50:
-        raise bad_request(f"count must be between 1 and {MAX_SUBSCRIBERS_PAGE}")
-    cursor = get_ci(body, "cursor") or "0"
-    if not isinstance(cursor, str) or not cursor.isdigit():
-        raise bad_request("cursor must be a cursor returned by an earlier call")
+    body = await wire.json_body(request, spec.body_schema("GetSubscribers"))
+    count = body["count"]
+    if not 1 <= count <= MAX_SUBSCRIBERS_PAGE:
+        raise bad_request(f"body.count must be between 1 and {MAX_SUBSCRIBERS_PAGE}")
+    cursor = body["cursor"] or "0"  # "" starts at the beginning
+    if not cursor.isdigit():
+        raise bad_request("body.cursor must be empty or a cursor returned by an earlier call")
     start = int(cursor)
     everyone = list(group.subscribers.values())
     page = everyone[start : start + count]
@@ -164,11 +171,12 @@ async def change_subscribers(request: Request) -> JSONResponse:
     group = who.member_group(request.path_params["groupId"])
     _require_public(group.group_type, group.group_id)
     who.sim.state.require_admin(group, who.user.mobile)
-    body = await read_json_object(request)
-    numbers = mobile_list(get_ci(body, "subscribers"), "subscribers", allow_empty=False)
+    adding = request.url.path.endswith("/add")
+    operation = "AddSubscribers" if adding else "RemoveSubscribers"
+    body = await wire.json_body(request, spec.body_schema(operation))
+    numbers = mobile_list(body["subscribers"], "body.subscribers", allow_empty=False)
     if len(numbers) > MAX_MEMBERS_PER_CALL:
         raise bad_request(f"at most {MAX_MEMBERS_PER_CALL} subscribers per call")
-    adding = request.url.path.endswith("/add")
     result: dict[str, dict[str, bool]] = {}
     for number in numbers:
         if adding:
@@ -199,12 +207,11 @@ def routes() -> list[BaseRoute]:
         Route(f"{g}/subscribers/add", change_subscribers, methods=["PUT"]),
         Route(f"{g}/subscribers/remove", change_subscribers, methods=["PUT"]),
     ]
-    # The swagger spells the path `subgroups` for POST and `subGroups` elsewhere: take both.
-    for spelling in ("subGroups", "subgroups"):
-        found += [
-            Route(f"{g}/{spelling}", create_subgroup, methods=["POST"]),
-            Route(f"{g}/{spelling}", list_subgroups, methods=["GET"]),
-            Route(f"{g}/{spelling}", add_subgroups, methods=["PUT"]),
-            Route(f"{g}/{spelling}/{{subGroupId}}", remove_subgroup, methods=["DELETE"]),
-        ]
+    # As the swagger spells them: `subgroups` to create one, `subGroups` for the rest.
+    found += [
+        Route(f"{g}/subgroups", create_subgroup, methods=["POST"]),
+        Route(f"{g}/subGroups", list_subgroups, methods=["GET"]),
+        Route(f"{g}/subGroups", add_subgroups, methods=["PUT"]),
+        Route(f"{g}/subGroups/{{subGroupId}}", remove_subgroup, methods=["DELETE"]),
+    ]
     return found

@@ -39,6 +39,7 @@ SAMPLE_ADMIN = SAMPLE_MEMBERS[0][0]
 ENDPOINT_NAME_PREFIX = "inc-"
 
 _MOBILE = re.compile(r"^\+[1-9]\d{6,14}$")
+PHONE_LIKE = re.compile(r"^\+?\d{6,15}$")  # a phone number given where an id belongs
 # Fixed namespace so seeded ids are the same on every start and after every reset.
 _SEED_NS = uuid.UUID("0e6b1f1c-5d55-4b7e-9a51-6b1d8c0f2a10")
 

@@ -47,8 +47,8 @@ def generate_pin(sim: Simulator, mobile: Any, application_id: Any) -> None:
 def login_with_pin(sim: Simulator, mobile: Any, application_id: Any, pin: Any) -> RefreshToken:
     number = check_mobile(mobile)
     connector = connector_for(sim, application_id)
-    if isinstance(pin, bool) or not isinstance(pin, int | str):
-        raise bad_request("pin must be a number or a string of digits")
+    if isinstance(pin, bool) or not isinstance(pin, int):
+        raise bad_request("pin must be a number (an integer, as the swagger says)")
     key = (number, connector.application_id)
     stored = sim.state.pins.get(key)
     if stored is None or stored.expires_at <= sim.now():

@@ -1,7 +1,9 @@
 """Validation of action bodies, as documented for each action type.
 
+A request is first held to its documented schema (action_schemas.py: exact names, required
+fields, types), then to the rules a schema cannot say (non-empty titles, members, limits).
 Every problem is a 400 with a message naming the offending field, so a client under test sees
-what it got wrong. Accepted bodies are normalized (canonical key case, defaults filled in).
+what it got wrong. Accepted bodies are normalized (defaults filled in).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from devtools.kaizala_sim import action_schemas, spec
 from devtools.kaizala_sim.checks import (
     MAX_MESSAGE_CHARS,
     is_number,
@@ -20,7 +23,7 @@ from devtools.kaizala_sim.checks import (
     opt_whole,
     req_str,
 )
-from devtools.kaizala_sim.errors import bad_request, get_ci
+from devtools.kaizala_sim.errors import bad_request
 from devtools.kaizala_sim.models import (
     BUILTIN_ACTION_TYPES,
     CUSTOM_ACTION_TYPE,
@@ -47,19 +50,22 @@ class ParsedAction:
 
 
 def parse_action(state: SimState, group: Group, request: dict[str, Any]) -> ParsedAction:
-    raw_type = get_ci(request, "actionType")
-    package_id = get_ci(request, "id")
-    body = get_ci(request, "actionBody")
-    if raw_type is None and package_id is None:
-        raise bad_request("give either actionType or id (an action package id)")
-    if not isinstance(body, dict):
-        raise bad_request("actionBody must be a JSON object")
-    _check_audience(group, request)
+    if "id" in request:  # an action package (custom action)
+        schema, relax = action_schemas.custom(request)
+        spec.check(request, schema, relax=relax)
+        package_id = request["id"]
+        if not package_id.strip():
+            raise bad_request("body.id must be a non-empty action package id")
+        _check_audience(group, request, custom=True)
+        return ParsedAction(CUSTOM_ACTION_TYPE, package_id, _custom(request["actionBody"]), [], [])
+    raw_type = request.get("actionType", request.get("actiontype"))
     if raw_type is None:
-        if not isinstance(package_id, str) or not package_id.strip():
-            raise bad_request("id must be a non-empty action package id")
-        return ParsedAction(CUSTOM_ACTION_TYPE, package_id, _custom(body), [], [])
+        _no_kind(request)
     action_type = canonical_action_type(raw_type)
+    schema, relax = action_schemas.builtin(action_type, request)
+    spec.check(request, schema, relax=relax)
+    _check_audience(group, request)
+    body: dict[str, Any] = request["actionBody"]
     if action_type == "Survey":
         parsed_body, questions = _survey(body)
         return ParsedAction(action_type, None, parsed_body, questions, [])
@@ -81,6 +87,18 @@ def parse_action(state: SimState, group: Group, request: dict[str, Any]) -> Pars
     return ParsedAction(action_type, None, parsed_body, [], [item])
 
 
+def _no_kind(request: dict[str, Any]) -> None:
+    """Neither actionType nor id: name a key that is one of them in the wrong case."""
+    for key in request:
+        if key.lower() in ("id", "actiontype"):
+            spelled = "id" if key.lower() == "id" else "actionType"
+            raise bad_request(
+                f"body.{key} is not a field of this request; the swagger spells it {spelled!r} "
+                "(names are case-sensitive)"
+            )
+    raise bad_request("give either actionType or id (an action package id)")
+
+
 def canonical_action_type(raw: Any) -> str:
     if isinstance(raw, str):
         for known in BUILTIN_ACTION_TYPES:
@@ -89,26 +107,26 @@ def canonical_action_type(raw: Any) -> str:
     raise bad_request(f"actionType must be one of {', '.join(BUILTIN_ACTION_TYPES)}")
 
 
-def _check_audience(group: Group, request: dict[str, Any]) -> None:
-    """Public-group extras: subscribers[] and sendToAllSubscribers."""
-    subscribers = get_ci(request, "subscribers")
-    to_all = get_ci(request, "sendToAllSubscribers")
-    if to_all is not None and not isinstance(to_all, bool):
-        raise bad_request("sendToAllSubscribers must be true or false")
-    if subscribers is None and not to_all:
+def _check_audience(group: Group, request: dict[str, Any], *, custom: bool = False) -> None:
+    """Public-group audience: subscribers[] and sendToAllSubscribers (types checked already)."""
+    subscribers = request.get("subscribers")
+    to_all = request.get("sendToAllSubscribers")
+    if subscribers is None and to_all is None:
         return
     if group.group_type != "ConnectGroup":
         raise bad_request("subscribers and sendToAllSubscribers apply to public groups only")
     if subscribers is not None:
-        for number in mobile_list(subscribers, "subscribers", allow_empty=True):
+        for number in mobile_list(subscribers, "body.subscribers", allow_empty=True):
             if number not in group.subscribers:
                 raise bad_request(f"{number} is not a subscriber of group {group.group_id}")
+    if custom and not to_all and not subscribers:
+        raise bad_request("name the subscribers, or set sendToAllSubscribers to true")
 
 
 def _survey(body: dict[str, Any]) -> tuple[dict[str, Any], list[Question]]:
     where = "actionBody"
     title = req_str(body, "title", where)
-    raw_questions = get_ci(body, "questions")
+    raw_questions = body.get("questions")
     if not isinstance(raw_questions, list) or not raw_questions:
         raise bad_request(f"{where}.questions must be a non-empty list")
     if len(raw_questions) > MAX_QUESTIONS:
@@ -128,13 +146,10 @@ def _question(raw: Any, where: str) -> Question:
     if not isinstance(raw, dict):
         raise bad_request(f"{where} must be an object with title and type")
     title = req_str(raw, "title", where)
-    qtype = get_ci(raw, "type")
-    canonical = next(
-        (t for t in QUESTION_TYPES if isinstance(qtype, str) and t.lower() == qtype.lower()), None
-    )
-    if canonical is None:
+    canonical = raw.get("type")
+    if canonical not in QUESTION_TYPES:
         raise bad_request(f"{where}.type must be one of {', '.join(QUESTION_TYPES)}")
-    raw_options = get_ci(raw, "options")
+    raw_options = raw.get("options")
     options: list[str] = []
     if canonical in OPTION_TYPES:
         options = _titles(raw_options, f"{where}.options", minimum=1)
@@ -160,7 +175,7 @@ def _titles(raw: Any, where: str, minimum: int) -> list[str]:
 def _job(state: SimState, group: Group, body: dict[str, Any]) -> dict[str, Any]:
     where = "actionBody"
     title = req_str(body, "title", where)
-    assigned = mobile_list(get_ci(body, "assignedTo"), f"{where}.assignedTo", allow_empty=False)
+    assigned = mobile_list(body.get("assignedTo"), f"{where}.assignedTo", allow_empty=False)
     for number in assigned:
         if not state.is_member(group, number):
             raise bad_request(f"{where}.assignedTo: {number} is not a member of the group")
@@ -174,11 +189,11 @@ def _job(state: SimState, group: Group, body: dict[str, Any]) -> dict[str, Any]:
 def _poll(body: dict[str, Any]) -> dict[str, Any]:
     where = "actionBody"
     question = req_str(body, "question", where)
-    raw_choices = get_ci(body, "choices")
+    raw_choices = body["choices"]
     titles = _titles(raw_choices, f"{where}.choices", minimum=2)
     choices: list[dict[str, Any]] = []
     for title, raw in zip(titles, raw_choices, strict=True):
-        image = get_ci(raw, "image")
+        image = raw.get("image")
         if image is not None and not isinstance(image, str):
             raise bad_request(f"{where}.choices image must be a mediaResource string")
         choices.append({"title": title, **({"image": image} if image else {})})
@@ -193,7 +208,7 @@ def _poll(body: dict[str, Any]) -> dict[str, Any]:
 def _lets_meet(body: dict[str, Any]) -> dict[str, Any]:
     where = "actionBody"
     title = req_str(body, "title", where)
-    starting = get_ci(body, "startingTime")
+    starting = body["startingTime"]
     if is_number(starting):
         start_iso = datetime.fromtimestamp(starting / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     elif isinstance(starting, str):
@@ -207,8 +222,8 @@ def _lets_meet(body: dict[str, Any]) -> dict[str, Any]:
     else:
         raise bad_request(f"{where}.startingTime is required (ISO 8601 or epoch ms)")
     # The docs name the field DurationInMins but their sample sends `duration`.
-    duration_key = "durationInMins" if get_ci(body, "durationInMins") is not None else "duration"
-    place = get_ci(body, "place")
+    duration_key = "durationInMins" if body.get("durationInMins") is not None else "duration"
+    place = body.get("place")
     return {
         "title": title,
         "startingTime": start_iso,
@@ -221,49 +236,39 @@ def _lets_meet(body: dict[str, Any]) -> dict[str, Any]:
 
 def _announcement(state: SimState, body: dict[str, Any]) -> tuple[dict[str, Any], list[Media]]:
     where = "actionBody"
-    message = req_str(body, "message", where, MAX_MESSAGE_CHARS)
-    title = opt_str(body, "title", where)
-    raw_media = get_ci(body, "mediaResources")
-    media: list[Media] = []
-    if raw_media is not None:
-        if not isinstance(raw_media, list):
-            raise bad_request(f"{where}.MediaResources must be a list of mediaResource strings")
-        media = [
-            state.media_for(r, f"{where}.MediaResources[{i}]") for i, r in enumerate(raw_media)
-        ]
+    # Two documented spellings (see action_schemas.builtin): {message} or {Message, ...}.
+    key = "message" if "message" in body else "Message"
+    message = req_str(body, key, where, MAX_MESSAGE_CHARS)
+    title = opt_str(body, "Title", where)
+    raw_media = body.get("MediaResources") or []
+    media = [state.media_for(r, f"{where}.MediaResources[{i}]") for i, r in enumerate(raw_media)]
     parsed = {"title": title, "message": message, "mediaResources": [m.resource for m in media]}
     return parsed, media
 
 
 def _media_action(state: SimState, body: dict[str, Any]) -> tuple[dict[str, Any], Media]:
     where = "actionBody"
-    media = state.media_for(get_ci(body, "mediaResource"), f"{where}.mediaResource")
+    media = state.media_for(body.get("mediaResource"), f"{where}.mediaResource")
     caption = opt_str(body, "caption", where)
     return {"mediaResource": media.resource, "caption": caption}, media
 
 
 def _custom(body: dict[str, Any]) -> dict[str, Any]:
     where = "actionBody"
-    properties = get_ci(body, "properties")
+    properties = body.get("properties")
     if properties is None:
-        # The subscriber variant sends {title, validity} instead of properties.
+        # The {title, validity} override (the swagger's subscriber body and custom example).
         title = req_str(body, "title", where)
         validity = opt_whole(body, "validity", where, 24)
         return {"title": title, "validity": validity}
-    if not isinstance(properties, list) or not properties:
+    if not properties:
         raise bad_request(f"{where}.properties must be a non-empty list")
     parsed: list[dict[str, str]] = []
     for i, prop in enumerate(properties):
         pwhere = f"{where}.properties[{i}]"
-        if not isinstance(prop, dict):
-            raise bad_request(f"{pwhere} must be an object with name, type and value")
         name = req_str(prop, "name", pwhere)
-        ptype = get_ci(prop, "type")
-        if ptype not in PROPERTY_TYPES:
+        if prop["type"] not in PROPERTY_TYPES:
             raise bad_request(f"{pwhere}.type must be one of {', '.join(PROPERTY_TYPES)}")
-        value = get_ci(prop, "value")
-        if not isinstance(value, str):
-            raise bad_request(f"{pwhere}.value must be a string")
-        parsed.append({"name": name, "type": ptype, "value": value})
+        parsed.append({"name": name, "type": prop["type"], "value": prop["value"]})
     title = next((p["value"] for p in parsed if p["name"].lower() == "title"), "")
     return {"title": title, "properties": parsed}

@@ -124,11 +124,26 @@ class MessageBodyIn(Strict):
 class PropertyIn(Strict):
     name: str = Field(min_length=1, max_length=100)
     type: str = Field(min_length=1, max_length=50)
-    value: Any = None
+    # Kaizala's swagger: `value` is a string (and required), whatever the property's type.
+    value: str = Field(max_length=4000)
 
 
 class CustomBodyIn(Strict):
-    properties: list[PropertyIn] = Field(min_length=1, max_length=50)
+    """`properties`, or the `{title, validity}` override (the swagger's custom-action body for
+    a public group's subscribers, and its example for a group)."""
+
+    properties: list[PropertyIn] | None = Field(default=None, min_length=1, max_length=50)
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    validity: int | None = Field(default=None, ge=1, le=8760, description="hours")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> CustomBodyIn:
+        if self.properties is not None:
+            if self.title is not None or self.validity is not None:
+                raise ValueError("give either properties or title + validity, not both")
+        elif self.title is None or self.validity is None:
+            raise ValueError("give properties, or both title and validity")
+        return self
 
 
 class MediaBodyIn(Strict):
@@ -175,7 +190,10 @@ class SendActionRequest(Strict):
         description="Kaizala actionBody for the type, or {'message': ...} for Message",
     )
     actionPackageId: str | None = Field(
-        default=None, pattern=ID_PATTERN, description="custom action package (Custom only)"
+        default=None,
+        # Package ids are dotted (the swagger's com.microsoft.kaizala.miniapps.BdayMessage.12).
+        pattern=r"^[A-Za-z0-9._-]{1,128}$",
+        description="custom action package (Custom only)",
     )
     template: str | None = Field(default=None, pattern=TEMPLATE_PATTERN)
     variables: dict[str, Variable] | None = Field(default=None, max_length=50)

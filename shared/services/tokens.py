@@ -128,7 +128,7 @@ class TokenManager:
                 cached = _Cached(token, state)
             moved = replace(cached.token, endpoint_url=new_endpoint_url)
             state = replace(cached.state, endpoint_url=new_endpoint_url)
-            await self._store.set(ACCESS_TOKEN, moved.value, self._tags(state))
+            await self._store.set(ACCESS_TOKEN, moved.value, self._tags(state, moved))
             await self._rows.move_endpoint(state.generation, new_endpoint_url)
             self._cached = _Cached(moved, state)
             log.info("Kaizala endpoint moved; new endpoint persisted")
@@ -224,7 +224,14 @@ class TokenManager:
         secret = await self._store.get(ACCESS_TOKEN)
         if secret is None or secret.tags.get("generation") != str(state.generation):
             return None  # the leader has not published yet (or died before): keep polling
-        token = AccessToken(secret.value, state.endpoint_url, from_ms(state.expires_ms))
+        application_id = secret.tags.get("applicationId")
+        if not application_id:
+            # Published before the tag existed: the connector's id from its own secret.
+            stored = await self._store.get(APPLICATION_ID)
+            application_id = stored.value if stored else ""
+        token = AccessToken(
+            secret.value, state.endpoint_url, from_ms(state.expires_ms), application_id
+        )
         self._cached = _Cached(token, state)
         return token
 
@@ -259,7 +266,10 @@ class TokenManager:
             state = TokenState(
                 generation, issued, int(response.accessTokenExpiry), response.endpointUrl
             )
-            await self._store.set(ACCESS_TOKEN, response.accessToken, self._tags(state))
+            token = AccessToken(
+                response.accessToken, state.endpoint_url, from_ms(state.expires_ms), app_id.value
+            )
+            await self._store.set(ACCESS_TOKEN, token.value, self._tags(state, token))
             if rotated:
                 facts = RefreshFacts(issued + REFRESH_TOKEN_LIFETIME_MS, issued, issued)
             else:
@@ -278,7 +288,6 @@ class TokenManager:
                 endpoint_url=state.endpoint_url,
                 refresh=facts,
             )
-            token = AccessToken(response.accessToken, state.endpoint_url, from_ms(state.expires_ms))
             self._cached = _Cached(token, state)
             log.info(
                 "Kaizala access token renewed (generation %d, expires %s)",
@@ -297,12 +306,14 @@ class TokenManager:
             log.warning("could not release the token lease")
 
     @staticmethod
-    def _tags(state: TokenState) -> dict[str, str]:
+    def _tags(state: TokenState, token: AccessToken) -> dict[str, str]:
         return {
             "endpointUrl": state.endpoint_url,
             "expiresOn": str(state.expires_ms),
             "issuedOn": str(state.issued_ms),
             "generation": str(state.generation),
+            # Not secret; a peer instance reading the token needs it (FetchGroupDetails).
+            "applicationId": token.application_id,
         }
 
 

@@ -117,7 +117,9 @@ class FakeTokens:
         *,
         refreshed_endpoint: str | None = None,
     ) -> None:
-        self.token = AccessToken(value, endpoint, datetime.now(UTC) + timedelta(hours=24))
+        self.token = AccessToken(
+            value, endpoint, datetime.now(UTC) + timedelta(hours=24), application_id=APP_ID
+        )
         # The endpointUrl the token service names with a refreshed token (None: unchanged).
         self.refreshed_endpoint = refreshed_endpoint
         self.refresh_calls: list[AccessToken] = []

@@ -326,7 +326,9 @@ async def test_post_is_not_retried_after_a_read_error() -> None:
     client = make_client(kaizala)
 
     with pytest.raises(KaizalaTransportError, match="ReadError"):
-        await client.send_action(GROUP, action_type="Job", action_body={"title": "t"})
+        await client.send_action(
+            GROUP, action_type="Job", action_body={"title": "t", "assignedTo": ["+919100000002"]}
+        )
 
     assert len(kaizala.requests) == 1
 
@@ -583,6 +585,17 @@ async def test_message_over_4000_characters_is_rejected_locally() -> None:
     with pytest.raises(ValueError, match="4000"):
         await make_client(kaizala).send_message(GROUP, "x" * 4001)
     assert kaizala.requests == []
+
+
+async def test_subscriber_message_over_1000_characters_is_rejected_locally() -> None:
+    # SendMessageToSubscriber's `Message` is capped at 1,000 characters (the swagger).
+    kaizala = FakeKaizala(lambda request: reply(200, {"referenceId": "ref-1"}))
+    client = make_client(kaizala)
+    with pytest.raises(ValueError, match="1000"):
+        await client.send_message(GROUP, "x" * 1001, send_to_all_subscribers=True)
+    assert kaizala.requests == []
+    await client.send_message(GROUP, "x" * 1000, send_to_all_subscribers=True)
+    assert len(kaizala.requests) == 1
 
 
 async def test_list_webhooks_object_id_cannot_inject_query() -> None:

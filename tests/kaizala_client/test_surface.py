@@ -54,6 +54,7 @@ class Case:
     body: Any  # expected JSON body; None: no body at all
     answer: Any  # what the fake Kaizala answers (None: empty 200)
     check: Callable[[Any], bool]
+    headers: dict[str, str] | None = None  # required headers beside accessToken
 
 
 SURVEY = SurveyBody(
@@ -73,6 +74,9 @@ SURVEY_JSON = {
     ],
     "dueDate": 24,
     "isAnonymous": False,
+    # Required by the swagger, so sent with their documented defaults.
+    "isSenderOnly": False,
+    "acceptMultipleResponses": False,
 }
 PACKAGE = "com.microsoft.kaizala.miniapps.BdayMessage.12"
 GROUP_JSON = {
@@ -126,6 +130,7 @@ CASES = [
         None,
         GROUP_JSON,
         lambda r: r.groupId == GROUP and r.model_extra["fieldAddedLater"] == {"nested": [1, 2]},
+        {"applicationId": APP_ID},  # FetchGroupDetails requires it
     ),
     Case(
         "get_group (wrapped in a list)",
@@ -136,6 +141,7 @@ CASES = [
         None,
         {"groups": [{**GROUP_JSON, "groupId": SUB}, GROUP_JSON]},
         lambda r: r.groupId == GROUP and r.groupName == "Kaizala Test group",
+        {"applicationId": APP_ID},
     ),
     Case(
         "create_group",
@@ -153,6 +159,16 @@ CASES = [
         },
         {"groupId": GROUP, "groupName": "Sales", "membersAdded": True, **EXTRA},
         lambda r: r.groupId == GROUP and r.membersAdded is True,
+    ),
+    Case(
+        "create_group (name only: the required fields get their defaults)",
+        lambda c: c.create_group("Sales"),
+        "POST",
+        "/v1/groups",
+        {},
+        {"name": "Sales", "welcomeMessage": "", "members": [], "groupType": "Group"},
+        {"groupId": GROUP, "groupName": "Sales", "membersAdded": True},
+        lambda r: r.groupId == GROUP,
     ),
     Case(
         "list_members",
@@ -190,7 +206,7 @@ CASES = [
         "POST",
         f"/v1/groups/{GROUP}/subgroups",
         {},
-        {"name": "Sub", "welcomeMessage": "w"},
+        {"name": "Sub", "welcomeMessage": "w", "members": [], "groupType": "Group"},
         {"groupId": SUB, "groupName": "Sub", "membersAdded": True},
         lambda r: r.groupId == SUB,
     ),
@@ -230,9 +246,29 @@ CASES = [
         "POST",
         f"/v1/groups/{GROUP}/subscribers",
         {},
-        {"count": 10},
+        {"count": 10, "cursor": ""},
         {"subscribers": [{"mobileNumber": PHONE}], "cursor": "c2", **EXTRA},
         lambda r: r.cursor == "c2" and len(r.subscribers) == 1,
+    ),
+    Case(
+        "list_subscribers (defaults: the documented page of 50, the first page)",
+        lambda c: c.list_subscribers(GROUP),
+        "POST",
+        f"/v1/groups/{GROUP}/subscribers",
+        {},
+        {"count": 50, "cursor": ""},
+        {"subscribers": []},
+        lambda r: r.cursor is None and r.subscribers == [],
+    ),
+    Case(
+        "list_subscribers (next page)",
+        lambda c: c.list_subscribers(GROUP, cursor="c2"),
+        "POST",
+        f"/v1/groups/{GROUP}/subscribers",
+        {},
+        {"count": 50, "cursor": "c2"},
+        {"subscribers": []},
+        lambda r: r.subscribers == [],
     ),
     Case(
         "add_subscribers",
@@ -270,7 +306,17 @@ CASES = [
         "POST",
         f"/v1/groups/{GROUP}/messages",
         {},
-        {"message": "Hi", "subscribers": [PHONE], "sendToAllSubscribers": False},
+        {"Message": "Hi", "subscribers": [PHONE], "sendToAllSubscribers": False},
+        {"referenceId": "ref-2"},
+        lambda r: r.referenceId == "ref-2",
+    ),
+    Case(
+        "send_message to all subscribers (the other audience field is still sent)",
+        lambda c: c.send_message(GROUP, "Hi all", send_to_all_subscribers=True),
+        "POST",
+        f"/v1/groups/{GROUP}/messages",
+        {},
+        {"Message": "Hi all", "subscribers": [], "sendToAllSubscribers": True},
         {"referenceId": "ref-2"},
         lambda r: r.referenceId == "ref-2",
     ),
@@ -313,9 +359,71 @@ CASES = [
         "POST",
         f"/v1/groups/{GROUP}/actions",
         {},
-        {"actionType": "Job", "actionBody": {"title": "Visit", "assignedTo": [PHONE]}},
+        {
+            "actionType": "Job",
+            "actionBody": {"title": "Visit", "assignedTo": [PHONE], "dueDate": 24},
+        },
         {"referenceId": "ref-5", "actionId": ACTION},
         lambda r: r.referenceId == "ref-5",
+    ),
+    Case(
+        "send_action (survey, plain mapping: documented defaults filled)",
+        lambda c: c.send_action(
+            GROUP,
+            action_type="Survey",
+            action_body={"title": "Q", "questions": [{"title": "Notes", "type": "Text"}]},
+        ),
+        "POST",
+        f"/v1/groups/{GROUP}/actions",
+        {},
+        {
+            "actionType": "Survey",
+            "actionBody": {
+                "title": "Q",
+                "questions": [{"title": "Notes", "type": "Text"}],
+                "dueDate": 24,
+                "isAnonymous": False,
+                "isSenderOnly": False,
+                "acceptMultipleResponses": False,
+            },
+        },
+        {"referenceId": "ref-7", "actionId": ACTION},
+        lambda r: r.actionId == ACTION,
+    ),
+    Case(
+        "send_action (announcement without media: MediaResources is required)",
+        lambda c: c.send_action(
+            GROUP, action_type="Announcement", action_body={"Title": "T", "Message": "M"}
+        ),
+        "POST",
+        f"/v1/groups/{GROUP}/actions",
+        {},
+        {
+            "actionType": "Announcement",
+            "actionBody": {"Title": "T", "Message": "M", "MediaResources": []},
+        },
+        {"referenceId": "ref-8", "actionId": ACTION},
+        lambda r: r.actionId == ACTION,
+    ),
+    Case(
+        "send_action (custom {title, validity} to a public group's subscribers)",
+        lambda c: c.send_action(
+            GROUP,
+            action_package_id=PACKAGE,
+            action_body={"title": "override title", "validity": 24},
+            subscribers=[PHONE],
+        ),
+        "POST",
+        f"/v1/groups/{GROUP}/actions",
+        {},
+        {
+            "id": PACKAGE,
+            "actionBody": {"title": "override title", "validity": 24},
+            "subscribers": [PHONE],
+            "sendToAllSubscribers": False,
+        },
+        {"referenceId": "ref-9", "actionId": ACTION},
+        lambda r: r.actionId == ACTION,
     ),
     Case(
         "post_response",
@@ -480,6 +588,10 @@ async def test_platform_operation_request_and_response(case: Case) -> None:
     assert dict(request.url.params) == case.query
     assert request.headers["accessToken"] == ACCESS
     assert "authorization" not in request.headers
+    for name, value in (case.headers or {}).items():
+        assert request.headers[name] == value
+    if case.headers is None:
+        assert "applicationId" not in request.headers
     if case.body is None:
         assert request.content == b""
     else:

@@ -38,6 +38,19 @@ def upload(sim: Sim, name: str = "site.jpg", data: bytes = b"\xff\xd8jpeg") -> d
     return body
 
 
+def survey_response(answers: list[Any], **extra: Any) -> dict[str, Any]:
+    """A PostingSurveyResponse body: the swagger requires responseName and responseLocation."""
+    return {
+        "actionType": "Survey",
+        "actionBody": {
+            "responseName": "API",
+            "responseLocation": {"latitude": 12.97, "longitude": 77.59, "name": "Bengaluru"},
+            "Answers": answers,
+        },
+        **extra,
+    }
+
+
 def create(sim: Sim, action_type: str | None, body: dict[str, Any], **extra: Any) -> Any:
     request: dict[str, Any] = {"actionBody": body, **extra}
     if action_type is not None:
@@ -51,7 +64,11 @@ def test_message_length_limit(sim: Sim) -> None:
     assert too_long.status_code == 400
     assert too_long.json()["code"] == "BadRequest"
     assert sim.api("POST", f"{G}/messages", json={"text": "wrong field"}).status_code == 400
-    assert sim.api("POST", f"{G}/messages", content=b"not json").status_code == 400
+    as_json = {"content-type": "application/json"}
+    assert sim.api("POST", f"{G}/messages", content=b"{", headers=as_json).status_code == 400
+    # Content-Type: application/json is a required header of the operation.
+    untyped = sim.api("POST", f"{G}/messages", content=b'{"message": "hi"}')
+    assert (untyped.status_code, untyped.json()["code"]) == (415, "UnsupportedMediaType")
 
 
 GOOD_AND_BAD: list[tuple[str | None, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
@@ -80,7 +97,12 @@ GOOD_AND_BAD: list[tuple[str | None, dict[str, Any], dict[str, Any], dict[str, A
         {"title": "Catch up", "startingTime": "next tuesday"},
         {},
     ),
-    ("Announcement", {"Title": "News", "Message": "Quarter closed"}, {"Title": "No message"}, {}),
+    (
+        "Announcement",
+        {"Title": "News", "Message": "Quarter closed", "MediaResources": []},
+        {"Title": "No message", "MediaResources": []},
+        {},
+    ),
     (
         None,
         {"properties": [{"name": "title", "type": "Text", "value": "Birthday"}]},
@@ -181,18 +203,7 @@ def test_survey_responses_details_and_edit(sim: Sim) -> None:
         1_900_000_000_000,
         media["mediaResource"],
     ]
-    posted = sim.ok(
-        "POST",
-        f"{G}/actions/{action_id}/responses",
-        json={
-            "actionType": "Survey",
-            "actionBody": {
-                "responseName": "API",
-                "responseLocation": {"latitude": 1, "longitude": 1, "name": "x"},
-                "Answers": answers,
-            },
-        },
-    )
+    posted = sim.ok("POST", f"{G}/actions/{action_id}/responses", json=survey_response(answers))
     response_id = posted["responseId"]
     details = sim.ok("GET", f"{G}/actions/{action_id}", params={"getDetails": "true"})
     assert details["actionType"] == "Survey"
@@ -206,19 +217,16 @@ def test_survey_responses_details_and_edit(sim: Sim) -> None:
     edited = sim.ok(
         "POST",
         f"{G}/actions/{action_id}/responses",
-        json={
-            "actionType": "Survey",
-            "responseId": response_id,
-            "actionBody": {"Answers": ["No", *answers[1:]]},
-        },
+        json=survey_response(["No", *answers[1:]], responseId=response_id),
     )
     assert edited["responseId"] == response_id
     again = sim.ok("GET", f"{G}/actions/{action_id}/", params={"getDetails": "true"})
     [response] = again["actionDetails"]["responses"]
     assert response["responseWithQuestions"][0]["answer"] == "No"
-    without = sim.ok("GET", f"{G}/actions/{action_id}")
+    without = sim.ok("GET", f"{G}/actions/{action_id}", params={"getDetails": "false"})
     assert "responses" not in without["actionDetails"]
-    assert sim.api("GET", f"{G}/actions/00000000-0000-0000-0000-000000000000").status_code == 404
+    missing = sim.api("GET", f"{G}/actions/00000000-0000-0000-0000-000000000000")
+    assert missing.status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -247,25 +255,18 @@ def test_survey_answers_are_validated_by_question_type(sim: Sim, index: int, bad
         1_900_000_000_000,
         media["mediaResource"],
     ]
-    good = sim.api(
-        "POST",
-        f"{G}/actions/{action_id}/responses",
-        json={"actionType": "Survey", "actionBody": {"Answers": answers}},
-    )
+    path = f"{G}/actions/{action_id}/responses"
+    good = sim.api("POST", path, json=survey_response(answers))
     assert good.status_code == 200, good.text
     answers[index] = bad
-    response = sim.api(
-        "POST",
-        f"{G}/actions/{action_id}/responses",
-        json={"actionType": "Survey", "actionBody": {"Answers": answers}},
-    )
+    response = sim.api("POST", path, json=survey_response(answers))
     assert response.status_code == 400, response.text
 
 
 def test_response_count_and_kind_must_match(sim: Sim) -> None:
     action_id = create(sim, "Survey", SURVEY).json()["actionId"]
     path = f"{G}/actions/{action_id}/responses"
-    short = sim.api("POST", path, json={"actionType": "Survey", "actionBody": {"Answers": ["Yes"]}})
+    short = sim.api("POST", path, json=survey_response(["Yes"]))
     assert short.status_code == 400
     wrong_kind = sim.api(
         "POST", path, json={"actionType": "Job", "actionBody": {"isCompleted": True}}
@@ -275,7 +276,8 @@ def test_response_count_and_kind_must_match(sim: Sim) -> None:
 
 
 def test_job_response_by_assignee_only(sim: Sim) -> None:
-    job = create(sim, "Job", {"title": "Visit", "assignedTo": ["+919100000003"]}).json()
+    job = create(sim, "Job", {"title": "Visit", "assignedTo": ["+919100000003"], "dueDate": 24})
+    job = job.json()
     path = f"{G}/actions/{job['actionId']}/responses"
     body = {"actionType": "Job", "actionBody": {"isCompleted": True}}
     assert sim.api("POST", path, json=body).status_code == 403  # the admin is not assigned

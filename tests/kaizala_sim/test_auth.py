@@ -68,10 +68,10 @@ def test_pin_flow_logs_the_pin_and_logs_in_once(sim: Sim, caplog: pytest.LogCapt
     assert "webhook.write" in body["grantedScope"].split(",")
     assert body["refreshTokenExpiry"] > (time.time() + 364 * 86400) * 1000
     # single use
-    assert _login(sim, mobile, pin).status_code == 401
+    assert _login(sim, mobile, int(pin)).status_code == 401
 
 
-def test_pin_accepts_a_string_and_expires(sim: Sim) -> None:
+def test_pin_is_an_integer_and_expires(sim: Sim) -> None:
     mobile = "+919100000003"
     for _ in range(2):
         sim.http.post(
@@ -79,13 +79,17 @@ def test_pin_accepts_a_string_and_expires(sim: Sim) -> None:
         )
     pin = sim.control("GET", "pin", params={"mobileNumber": mobile}).json()["pin"]
     sim.control("POST", "clock/advance", json={"seconds": 601})
-    assert _login(sim, mobile, pin).status_code == 401
+    assert _login(sim, mobile, int(pin)).status_code == 401
 
     sim.http.post(
         "/v1/generatePin", json={"mobileNumber": mobile, "applicationId": SAMPLE_APPLICATION_ID}
     )
     pin = sim.control("GET", "pin", params={"mobileNumber": mobile}).json()["pin"]
-    assert _login(sim, mobile, str(pin)).status_code == 200
+    # The swagger's pin is an integer (int32): a string of digits is refused.
+    as_string = _login(sim, mobile, str(pin))
+    assert (as_string.status_code, as_string.json()["code"]) == (400, "BadRequest")
+    assert "pin" in as_string.json()["message"]
+    assert _login(sim, mobile, int(pin)).status_code == 200
 
 
 def test_generate_pin_rejects_unknown_connector_and_bad_number(sim: Sim) -> None:
@@ -126,9 +130,11 @@ def test_access_token_refuses_wrong_secret_and_unknown_tokens(sim: Sim) -> None:
     token = sim.refresh_token()
     assert sim.exchange(token, secret="not-the-secret").status_code == 401
     assert sim.exchange("no-such-token").status_code == 401
+    # The three headers are required parameters: a missing one is a 400 naming it.
     missing = sim.http.get("/v1/accessToken", headers={"applicationId": SAMPLE_APPLICATION_ID})
-    assert missing.status_code == 401
-    assert missing.json()["code"] == "Unauthorized"
+    assert missing.status_code == 400
+    assert missing.json()["code"] == "BadRequest"
+    assert "applicationSecret" in missing.json()["message"]
 
 
 def test_new_login_revokes_older_refresh_tokens(sim: Sim) -> None:

@@ -27,9 +27,10 @@ def calls(sim: Sim, path_end: str, method: str = "POST") -> list[dict[str, Any]]
 
 
 def test_json_body_is_kept_as_sent_not_as_normalized(sim: Sim) -> None:
-    # The simulator accepts this Job with its default dueDate and any key case; the log shows
-    # that dueDate was never sent and how the keys were spelt.
-    sent = {"actionType": "job", "ActionBody": {"Title": "Visit", "assignedTo": ["+919100000002"]}}
+    # The simulator fills this Poll's default expiryInHours and reads its type in any case;
+    # the log shows that expiryInHours was never sent and how the type was spelt.
+    choices = [{"title": "Yes"}, {"title": "No"}]
+    sent = {"actionType": "poll", "actionBody": {"question": "Lunch?", "choices": choices}}
     raw = json.dumps(sent).encode()
     assert sim.api("POST", f"{G}/actions", content=raw, headers=JSON).status_code == 200
     [call] = calls(sim, f"{G}/actions")
@@ -37,15 +38,20 @@ def test_json_body_is_kept_as_sent_not_as_normalized(sim: Sim) -> None:
     assert call["parts"] is None
     assert call["bodyBytes"] == len(raw)
     assert set(call) == {"seq", "method", "path", "status", "ts", "bodyBytes", "body", "parts"}
-    [job] = sim.control("GET", "state").json()["actions"]
-    assert job["body"]["dueDate"] == 24  # what the normalized state would have shown
+    [poll] = sim.control("GET", "state").json()["actions"]
+    assert poll["body"]["expiryInHours"] == 720  # what the normalized state would have shown
+    # A refused body is kept as sent too: here a field name in the wrong case.
+    misspelt = {"actionType": "Poll", "ActionBody": sent["actionBody"]}
+    refused = sim.api("POST", f"{G}/actions", json=misspelt)
+    assert refused.status_code == 400
+    assert calls(sim, f"{G}/actions")[-1]["body"] == misspelt
 
 
 def test_token_calls_keep_their_bodies_but_never_a_header_secret(sim: Sim) -> None:
     pin_request = {"mobileNumber": "+919100000002", "applicationId": SAMPLE_APPLICATION_ID}
     assert sim.http.post("/v1/generatePin", json=pin_request).status_code == 200
     pin = sim.control("GET", "pin", params={"mobileNumber": "+919100000002"}).json()["pin"]
-    login = {**pin_request, "pin": pin}
+    login = {**pin_request, "pin": int(pin)}
     refresh = sim.http.post("/v1/loginWithPinAndApplicationId", json=login).json()
     access = sim.exchange(refresh["refreshToken"]).json()["accessToken"]
     assert sim.http.get("/ep/inc-000/v1/groups", headers={"accessToken": access}).status_code == 200
@@ -104,7 +110,7 @@ def test_a_large_body_is_kept_by_its_size_only(sim: Sim) -> None:
     [call] = calls(sim, "/messages")
     assert call["body"] is None
     assert call["bodyBytes"] == len(raw)
-    not_json = sim.api("POST", f"{G}/messages", content=b"not json")
+    not_json = sim.api("POST", f"{G}/messages", content=b"not json", headers=JSON)
     assert not_json.status_code == 400
     assert [(c["bodyBytes"], c["body"]) for c in calls(sim, "/messages")][-1] == (8, None)
 

@@ -52,7 +52,8 @@ def test_calls_log_and_since(sim: Sim) -> None:
 
 def test_reset_restores_the_seed_and_config(sim: Sim) -> None:
     sim.config(connectorLimitPerWindow=3)
-    sim.ok("POST", "groups", json={"name": "Temp"})
+    temp = {"name": "Temp", "welcomeMessage": "", "members": [], "groupType": "Group"}
+    sim.ok("POST", "groups", json=temp)
     assert sim.control("POST", "reset").status_code == 200
     state = sim.control("GET", "state").json()
     assert [g["groupName"] for g in state["groups"]] == ["Sales Team"]

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from devtools.kaizala_sim import SAMPLE_GROUP_ID, SAMPLE_MEMBERS
+from devtools.kaizala_sim import SAMPLE_APPLICATION_ID, SAMPLE_GROUP_ID, SAMPLE_MEMBERS
 from tests.kaizala_sim.conftest import Sim
 
 G = f"groups/{SAMPLE_GROUP_ID}"
+# FetchGroupDetails requires the connector's applicationId header beside the token.
+APP = {"applicationId": SAMPLE_APPLICATION_ID}
+
+
+def new_group(name: str, members: list[str], group_type: str = "Group") -> dict[str, object]:
+    """A CreateGroup body: the swagger requires all four fields."""
+    return {"name": name, "welcomeMessage": "", "members": members, "groupType": group_type}
 
 
 def test_seeded_group_and_members(sim: Sim) -> None:
-    group = sim.ok("GET", G)["groups"][0]
+    group = sim.ok("GET", G, headers=APP)["groups"][0]
     assert group["groupName"] == "Sales Team"
     assert group["currentLevelUserCount"] == 4
     members = sim.ok("GET", f"{G}/members")["members"]
@@ -20,9 +27,10 @@ def test_seeded_group_and_members(sim: Sim) -> None:
 
 
 def test_unknown_group_is_404_and_non_member_is_403(sim: Sim) -> None:
-    assert sim.api("GET", "groups/8c291050-0000-0000-0000-000000000000").status_code == 404
+    unknown = sim.api("GET", "groups/8c291050-0000-0000-0000-000000000000", headers=APP)
+    assert unknown.status_code == 404
     outsider = "+919199999999"
-    response = sim.api("GET", G, as_user=outsider)
+    response = sim.api("GET", G, as_user=outsider, headers=APP)
     assert response.status_code == 403
     assert sim.ok("GET", "groups", as_user=outsider) == {"groups": []}
 
@@ -48,11 +56,12 @@ def test_create_group_with_members_and_limit(sim: Sim) -> None:
     }
 
     too_many = [f"+9191000{i:05d}" for i in range(101)]
-    response = sim.api("POST", "groups", json={"name": "Big", "members": too_many})
+    response = sim.api("POST", "groups", json=new_group("Big", too_many))
     assert response.status_code == 400
-    bad_type = sim.api("POST", "groups", json={"name": "X", "groupType": "Channel"})
+    bad_type = sim.api("POST", "groups", json=new_group("X", [], "Channel"))
     assert bad_type.status_code == 400
-    assert sim.api("POST", "groups", json={"welcomeMessage": "no name"}).status_code == 400
+    no_name = {**new_group("", []), "name": None}
+    assert sim.api("POST", "groups", json=no_name).status_code == 400
 
 
 def test_add_and_remove_members(sim: Sim) -> None:
@@ -71,15 +80,13 @@ def test_add_and_remove_members(sim: Sim) -> None:
 
 
 def test_subgroups(sim: Sim) -> None:
-    created = sim.ok(
-        "POST", f"{G}/subgroups", json={"name": "North", "welcomeMessage": "w", "members": []}
-    )
+    created = sim.ok("POST", f"{G}/subgroups", json=new_group("North", []))
     child = created["groupId"]
     listed = sim.ok("GET", f"{G}/subGroups")
     assert listed["hasSubGroups"] is True
     assert [s["groupId"] for s in listed["subGroups"]] == [child]
 
-    other = sim.ok("POST", "groups", json={"name": "South", "members": []})["groupId"]
+    other = sim.ok("POST", "groups", json=new_group("South", []))["groupId"]
     added = sim.ok("PUT", f"{G}/subGroups", json={"subGroups": [other, child]})
     flags = {s["groupId"]: s["isDuplicate"] for s in added["subGroups"]}
     assert flags == {child: True, other: False}
@@ -97,12 +104,12 @@ def test_subgroups(sim: Sim) -> None:
 
 
 def test_public_group_subscribers(sim: Sim) -> None:
-    hub = sim.ok("POST", "groups", json={"name": "Hub", "members": [], "groupType": "ConnectGroup"})
+    hub = sim.ok("POST", "groups", json=new_group("Hub", [], "ConnectGroup"))
     path = f"groups/{hub['groupId']}/subscribers"
     numbers = [f"+9191000100{i:02d}" for i in range(3)]
     added = sim.ok("PUT", f"{path}/add", json={"subscribers": numbers})
     assert added == {"result": {n: {"isAdded": True} for n in numbers}}
-    page = sim.ok("POST", path, json={"count": 2})
+    page = sim.ok("POST", path, json={"count": 2, "cursor": ""})
     assert [s["mobileNumber"] for s in page["subscribers"]] == numbers[:2]
     rest = sim.ok("POST", path, json={"count": 2, "cursor": page["cursor"]})
     assert [s["mobileNumber"] for s in rest["subscribers"]] == numbers[2:]
@@ -114,8 +121,9 @@ def test_public_group_subscribers(sim: Sim) -> None:
     message = sim.api(
         "POST",
         f"groups/{hub['groupId']}/messages",
-        json={"message": "hello", "subscribers": [numbers[1]], "sendToAllSubscribers": False},
+        json={"Message": "hello", "subscribers": [numbers[1]], "sendToAllSubscribers": False},
     )
     assert message.status_code == 200
     # Subscriber calls on an ordinary group are refused.
-    assert sim.api("POST", f"{G}/subscribers", json={}).status_code == 400
+    query = {"count": 10, "cursor": ""}
+    assert sim.api("POST", f"{G}/subscribers", json=query).status_code == 400

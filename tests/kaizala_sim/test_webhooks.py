@@ -150,6 +150,10 @@ def test_survey_response_event_shape_token_and_context(sim: Sim, receiver: Recei
 
 SURVEY_LIKE_SAMPLE = {
     "title": "Deal check",
+    "dueDate": 24,
+    "isAnonymous": False,
+    "isSenderOnly": False,
+    "acceptMultipleResponses": False,
     "questions": [
         {
             "title": "How likely?",
@@ -209,7 +213,8 @@ def test_other_event_shapes_match_the_samples(sim: Sim, receiver: Receiver) -> N
         "MemberAdded",
     ]
     assert subscribe(sim, receiver.hook("all"), everything).status_code == 200
-    job = create(sim, "Job", {"title": "Visit", "assignedTo": ["+919100000003"]}).json()
+    job = {"title": "Visit", "assignedTo": ["+919100000003"], "dueDate": 24}
+    job = create(sim, "Job", job).json()
     sim.control("POST", f"actions/{job['actionId']}/respond", json={"responder": "+919100000003"})
     sim.ok("POST", f"{G}/messages", json={"message": "Test Message"})
     media = upload(sim)
@@ -258,9 +263,8 @@ def test_action_level_webhook_gets_action_response(sim: Sim, receiver: Receiver)
 
 def test_duplicate_deliveries_share_the_event_id(sim: Sim, receiver: Receiver) -> None:
     subscribe(sim, receiver.hook("dups"), ["SurveyResponse"])
-    action_id = create(
-        sim, "Survey", {"title": "t", "questions": [{"title": "q", "type": "Text"}]}
-    ).json()["actionId"]
+    survey = {**SURVEY, "title": "t", "questions": [{"title": "q", "type": "Text"}]}
+    action_id = create(sim, "Survey", survey).json()["actionId"]
     sim.config(duplicateDeliveries=2)
     first = sim.control(
         "POST",

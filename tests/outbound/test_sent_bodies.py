@@ -1,11 +1,11 @@
 """The exact body the bridge sends Kaizala for every action type, as the simulator recorded it.
 
 Only the HTTP trigger (`POST /api/actions`) and the simulator's call log (`GET /_sim/calls`) are
-used, so the test holds whatever the outbound service looks like inside. The simulator fills in
-defaults and ignores a field's case when it accepts a body, so a dropped or misspelt field equal
-to its default (a Job's `dueDate`, a Let's Meet's `durationInMins`) would pass unnoticed
-anywhere but in the recorded body: every optional field the bridge accepts is sent here, most
-of them with the simulator's default value.
+used, so the test holds whatever the outbound service looks like inside. The simulator checks
+names exactly (as the swagger spells them) but fills in defaults, so a dropped field equal to its
+default (a Job's `dueDate`, a Let's Meet's `durationInMins`) would pass unnoticed anywhere but in
+the recorded body: every optional field the bridge accepts is sent here, most of them with the
+simulator's default value.
 """
 
 from __future__ import annotations

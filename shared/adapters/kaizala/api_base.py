@@ -30,6 +30,7 @@ class PlatformApi:
         json_body: Any = None,
         files: Files | None = None,
         secrets: Sequence[str] = (),
+        application_id_header: bool = False,
     ) -> tuple[Call, httpx.Response]:
         return await self._transport.platform(
             self._tokens,
@@ -40,4 +41,5 @@ class PlatformApi:
             json_body=json_body,
             files=files,
             secrets=secrets,
+            application_id_header=application_id_header,
         )

@@ -9,11 +9,13 @@ from typing import Protocol, runtime_checkable
 
 @dataclass(frozen=True)
 class AccessToken:
-    """An access token and the per-user base URL it must be used with."""
+    """An access token, the per-user base URL it must be used with, and the connector it was
+    issued to (FetchGroupDetails sends that `applicationId` beside the token)."""
 
     value: str = field(repr=False)
     endpoint_url: str
     expires_on: datetime  # UTC
+    application_id: str = ""
 
 
 @runtime_checkable

@@ -59,6 +59,8 @@ class Call:
     files: Files | None = field(default=None, repr=False)
     params: Mapping[str, str] | None = None
     token: AccessToken | None = None  # None: a token-service call (credentials in `headers`)
+    # The token's connector as the `applicationId` header too (FetchGroupDetails requires it).
+    application_id_header: bool = False
     url: str = ""
     attempts: int = 0  # every request sent
     failures: int = 0  # transport errors and retryable statuses: the back-off budget

@@ -7,26 +7,44 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from shared.adapters.kaizala.answers import dump, parse
 from shared.adapters.kaizala.api_base import PlatformApi
 from shared.adapters.kaizala.endpoints import segment
 from shared.adapters.kaizala.errors import KaizalaValidationError
-from shared.adapters.kaizala.models_base import OperationResult
+from shared.adapters.kaizala.models_base import OperationResult, build
 from shared.adapters.kaizala.models_content import (
     ActionBody,
     ActionDetails,
     ActionListPage,
     ActionResult,
     ActionSend,
+    AnnouncementBody,
+    CustomActionBody,
+    CustomActionOverride,
+    ImageBody,
+    JobBody,
     MediaResult,
     MessageResult,
     MessageSend,
+    PollBody,
     ResponseResult,
+    SubscriberMessageSend,
+    SurveyBody,
 )
 
 _FILENAME_PATTERN = re.compile(r"[^\x00-\x1f\x7f\"\\/]{1,255}")
+# The documented body of each built-in type: a mapping given for one is read through its model,
+# so the wire body has the swagger's exact names and required fields (defaults filled in).
+# Let's Meet has no documented model and goes as given.
+_BODY_MODELS: dict[str, type[BaseModel]] = {
+    "Survey": SurveyBody,
+    "Job": JobBody,
+    "Poll": PollBody,
+    "Announcement": AnnouncementBody,
+    **dict.fromkeys(("Image", "Audio", "Document", "Video", "Album"), ImageBody),
+}
 
 
 class ContentApi(PlatformApi):
@@ -38,12 +56,22 @@ class ContentApi(PlatformApi):
         subscribers: Sequence[str] | None = None,
         send_to_all_subscribers: bool | None = None,
     ) -> MessageResult:
+        """SendMessage; with an audience, SendMessageToSubscriber (a public group's subscribers:
+        `Message` up to 1,000 characters, `subscribers` [] and `sendToAllSubscribers` false
+        unless given)."""
         gid = segment(group_id, "group_id")
-        body = MessageSend(
-            message=message,
-            subscribers=list(subscribers) if subscribers is not None else None,
-            sendToAllSubscribers=send_to_all_subscribers,
-        )
+        body: BaseModel
+        if subscribers is None and send_to_all_subscribers is None:
+            body = build(MessageSend, {"message": message})
+        else:
+            body = build(
+                SubscriberMessageSend,
+                {
+                    "Message": message,
+                    "subscribers": list(subscribers or []),
+                    "sendToAllSubscribers": bool(send_to_all_subscribers),
+                },
+            )
         call, response = await self._platform(
             "POST", "groups/{groupId}/messages", f"groups/{gid}/messages", json_body=dump(body)
         )
@@ -59,11 +87,20 @@ class ContentApi(PlatformApi):
         subscribers: Sequence[str] | None = None,
         send_to_all_subscribers: bool | None = None,
     ) -> ActionResult:
-        """Post a built-in action (`action_type`) or a custom one (`action_package_id`)."""
+        """Post a built-in action (`action_type`) or a custom one (`action_package_id`).
+
+        A mapping body of a documented type is read through its model (exact names, the
+        swagger's required fields with their documented defaults). A custom action to a public
+        group's subscribers carries both audience fields, as the swagger requires.
+        """
         if (action_type is None) == (action_package_id is None):
             raise KaizalaValidationError("give exactly one of action_type and action_package_id")
         gid = segment(group_id, "group_id")
-        payload = dump(action_body) if isinstance(action_body, BaseModel) else dict(action_body)
+        payload = dump(_action_body(action_type, action_body))
+        audience = subscribers is not None or send_to_all_subscribers is not None
+        if action_package_id is not None and audience:
+            subscribers = list(subscribers or [])
+            send_to_all_subscribers = bool(send_to_all_subscribers)
         body = ActionSend(
             actionType=action_type,
             id=action_package_id,
@@ -152,3 +189,20 @@ class ContentApi(PlatformApi):
             params={"getDetails": "true" if details else "false"},
         )
         return parse(ActionDetails, response, call)
+
+
+def _action_body(action_type: str | None, body: BaseModel | Mapping[str, Any]) -> BaseModel:
+    """The actionBody as its documented model (a custom one by its shape)."""
+    if isinstance(body, BaseModel):
+        return body
+    if action_type is None:
+        custom = CustomActionBody if "properties" in body else CustomActionOverride
+        return build(custom, dict(body))
+    model = _BODY_MODELS.get(action_type)
+    return build(model if model is not None else _Verbatim, dict(body))
+
+
+class _Verbatim(BaseModel):
+    """A body of a type without a documented model (Let's Meet): sent as given."""
+
+    model_config = ConfigDict(extra="allow")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from shared.adapters.kaizala.answers import dump, parse, parse_list, read_json
 from shared.adapters.kaizala.api_base import PlatformApi
 from shared.adapters.kaizala.endpoints import segment
 from shared.adapters.kaizala.errors import KaizalaNotFoundError
-from shared.adapters.kaizala.models_base import OperationResult
+from shared.adapters.kaizala.models_base import OperationResult, build
 from shared.adapters.kaizala.models_groups import (
     Group,
     GroupCreate,
@@ -29,8 +30,12 @@ class GroupsApi(PlatformApi):
         return parse_list(Group, response, call, "groups")
 
     async def get_group(self, group_id: str) -> Group:
+        """FetchGroupDetails: the one call that also requires the `applicationId` header (the
+        token's connector)."""
         gid = segment(group_id, "group_id")
-        call, response = await self._platform("GET", "groups/{groupId}", f"groups/{gid}")
+        call, response = await self._platform(
+            "GET", "groups/{groupId}", f"groups/{gid}", application_id_header=True
+        )
         data = read_json(response, call)
         if (
             isinstance(data, dict)
@@ -57,12 +62,9 @@ class GroupsApi(PlatformApi):
         members: Sequence[str] | None = None,
         group_type: GroupType | None = None,
     ) -> GroupCreated:
-        body = GroupCreate(
-            name=name,
-            welcomeMessage=welcome_message,
-            members=list(members) if members is not None else None,
-            groupType=group_type,
-        )
+        """CreateGroup. The body always has the four fields the swagger requires; see
+        `GroupCreate` for the defaults of those not given."""
+        body = _group_create(name, welcome_message, members, group_type)
         call, response = await self._platform("POST", "groups", "groups", json_body=dump(body))
         return parse(GroupCreated, response, call)
 
@@ -82,6 +84,8 @@ class GroupsApi(PlatformApi):
         return parse(OperationResult, response, call)
 
     async def remove_member(self, group_id: str, member_id: str) -> None:
+        """RemoveMembers: `member_id` is the member's id as `list_members` gives it (the
+        swagger's path holds a GUID), never a phone number."""
         gid = segment(group_id, "group_id")
         mid = segment(member_id, "member_id")
         await self._platform(
@@ -98,12 +102,7 @@ class GroupsApi(PlatformApi):
         group_type: GroupType | None = None,
     ) -> GroupCreated:
         gid = segment(group_id, "group_id")
-        body = GroupCreate(
-            name=name,
-            welcomeMessage=welcome_message,
-            members=list(members) if members is not None else None,
-            groupType=group_type,
-        )
+        body = _group_create(name, welcome_message, members, group_type)
         call, response = await self._platform(
             "POST", "groups/{groupId}/subgroups", f"groups/{gid}/subgroups", json_body=dump(body)
         )
@@ -135,8 +134,15 @@ class GroupsApi(PlatformApi):
     async def list_subscribers(
         self, group_id: str, *, count: int | None = None, cursor: str | None = None
     ) -> SubscribersPage:
+        """GetSubscribers: one page of at most 50 (the documented maximum, and the default);
+        `cursor` from the previous page (none: the first page, sent as "")."""
         gid = segment(group_id, "group_id")
-        body = SubscribersQuery(count=count, cursor=cursor)
+        query: dict[str, Any] = {}
+        if count is not None:
+            query["count"] = count
+        if cursor is not None:
+            query["cursor"] = cursor
+        body = build(SubscribersQuery, query)
         call, response = await self._platform(
             "POST",
             "groups/{groupId}/subscribers",
@@ -165,3 +171,19 @@ class GroupsApi(PlatformApi):
             json_body=dump(body),
         )
         return parse(OperationResult, response, call)
+
+
+def _group_create(
+    name: str,
+    welcome_message: str | None,
+    members: Sequence[str] | None,
+    group_type: GroupType | None,
+) -> GroupCreate:
+    given: dict[str, Any] = {"name": name}
+    if welcome_message is not None:
+        given["welcomeMessage"] = welcome_message
+    if members is not None:
+        given["members"] = list(members)
+    if group_type is not None:
+        given["groupType"] = group_type
+    return build(GroupCreate, given)

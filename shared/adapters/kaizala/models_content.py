@@ -6,16 +6,30 @@ from typing import Any
 
 from pydantic import AliasChoices, Field, model_validator
 
-from shared.adapters.kaizala.models_base import MobileNumber, RequestModel, ResponseModel
+from shared.adapters.kaizala.models_base import (
+    INT32_MAX,
+    MobileNumber,
+    RequestModel,
+    ResponseModel,
+)
 from shared.domain.questions import QuestionType
 
 # --- content creation -------------------------------------------------------------------------
 
 
 class MessageSend(RequestModel):
+    """SendMessage: `message`, up to 4,000 characters (the project's API notes)."""
+
     message: str = Field(min_length=1, max_length=4000)
-    subscribers: list[MobileNumber] | None = None
-    sendToAllSubscribers: bool | None = None
+
+
+class SubscriberMessageSend(RequestModel):
+    """SendMessageToSubscriber (a public group): the swagger spells the text `Message`, caps it
+    at 1,000 characters and requires both audience fields."""
+
+    Message: str = Field(min_length=1, max_length=1000)
+    subscribers: list[MobileNumber]
+    sendToAllSubscribers: bool
 
 
 class MessageResult(ResponseModel):
@@ -33,18 +47,20 @@ class SurveyQuestion(RequestModel):
 
 
 class SurveyBody(RequestModel):
+    """The swagger requires every field; the documented defaults fill those not given."""
+
     title: str = Field(min_length=1)
     questions: list[SurveyQuestion] = Field(min_length=1)
-    dueDate: int | None = Field(default=None, ge=1)  # hours, Kaizala default 24
-    isAnonymous: bool | None = None
-    isSenderOnly: bool | None = None
-    acceptMultipleResponses: bool | None = None
+    dueDate: int = Field(default=24, ge=1, le=INT32_MAX)  # hours
+    isAnonymous: bool = False
+    isSenderOnly: bool = False
+    acceptMultipleResponses: bool = False
 
 
 class JobBody(RequestModel):
     title: str = Field(min_length=1)
     assignedTo: list[MobileNumber] = Field(min_length=1)
-    dueDate: int | None = Field(default=None, ge=1)  # hours
+    dueDate: int = Field(default=24, ge=1, le=INT32_MAX)  # hours; required by the swagger
 
 
 class PollBody(RequestModel):
@@ -54,12 +70,17 @@ class PollBody(RequestModel):
 
 
 class AnnouncementBody(RequestModel):
+    """`Request - PostCustomAnnouncementToAGroup[withImages]`: `Message` and `MediaResources`
+    (required: an empty list without media); `Title` from the project's API notes."""
+
     Title: str | None = None
-    Message: str = Field(min_length=1)
-    MediaResources: list[str] | None = None
+    Message: str = Field(min_length=1, max_length=4000)
+    MediaResources: list[str] = Field(default_factory=list)
 
 
 class ImageBody(RequestModel):
+    """An Image (also Audio, Document, Video, Album) action: both fields required."""
+
     caption: str = ""
     mediaResource: str = Field(min_length=1)
 
@@ -67,14 +88,30 @@ class ImageBody(RequestModel):
 class ActionProperty(RequestModel):
     name: str = Field(min_length=1)
     type: str = Field(min_length=1)
-    value: Any
+    value: str  # a string in the swagger, whatever the property's type
 
 
 class CustomActionBody(RequestModel):
-    properties: list[ActionProperty]
+    properties: list[ActionProperty] = Field(min_length=1)
 
 
-ActionBody = SurveyBody | JobBody | PollBody | AnnouncementBody | ImageBody | CustomActionBody
+class CustomActionOverride(RequestModel):
+    """A custom action's `{title, validity}` body: the swagger's body for subscribers of a
+    public group (`SubscribersCustomActionBody`), and its example for a group."""
+
+    title: str = Field(min_length=1)
+    validity: int = Field(ge=1, le=INT32_MAX)  # hours, as the example's 24
+
+
+ActionBody = (
+    SurveyBody
+    | JobBody
+    | PollBody
+    | AnnouncementBody
+    | ImageBody
+    | CustomActionBody
+    | CustomActionOverride
+)
 
 
 class ActionSend(RequestModel):

@@ -9,6 +9,8 @@ from pydantic import AliasChoices, Field
 from shared.adapters.kaizala.models_base import MobileNumber, RequestModel, ResponseModel
 
 GroupType = Literal["Group", "ConnectGroup"]
+MAX_MEMBERS = 100  # per CreateGroup / AddMembers call ("maximum of 100 mobile numbers")
+SUBSCRIBERS_PAGE = 50  # GetSubscribers `count`: "Default: 50. Maximum: 50" (Kaizala's docs)
 
 
 class Group(ResponseModel):
@@ -25,10 +27,15 @@ class Group(ResponseModel):
 
 
 class GroupCreate(RequestModel):
+    """CreateGroup (and CreateSubgroup): the swagger requires all four fields, so each is always
+    sent, with the documented default when the caller gives none: no members (the token's user
+    becomes the group's admin), `groupType` Group. `welcomeMessage` has no documented default:
+    an empty one."""
+
     name: str = Field(min_length=1, max_length=256)
-    welcomeMessage: str | None = None
-    members: list[MobileNumber] | None = Field(default=None, max_length=100)
-    groupType: GroupType | None = None
+    welcomeMessage: str = Field(default="", max_length=1000)
+    members: list[MobileNumber] = Field(default_factory=list, max_length=MAX_MEMBERS)
+    groupType: GroupType = "Group"
 
 
 class GroupCreated(ResponseModel):
@@ -47,7 +54,7 @@ class Member(ResponseModel):
 
 
 class MembersAdd(RequestModel):
-    members: list[MobileNumber] = Field(min_length=1, max_length=100)
+    members: list[MobileNumber] = Field(min_length=1, max_length=MAX_MEMBERS)
 
 
 class SubGroupsAdd(RequestModel):
@@ -55,8 +62,10 @@ class SubGroupsAdd(RequestModel):
 
 
 class SubscribersQuery(RequestModel):
-    count: int | None = Field(default=None, ge=1, le=1000)
-    cursor: str | None = None
+    """GetSubscribers: `count` and `cursor` are both required; "" asks for the first page."""
+
+    count: int = Field(default=SUBSCRIBERS_PAGE, ge=1, le=SUBSCRIBERS_PAGE)
+    cursor: str = Field(default="", max_length=1024)
 
 
 class SubscribersChange(RequestModel):

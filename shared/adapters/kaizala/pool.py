@@ -12,6 +12,7 @@ from shared.adapters.kaizala.calls import Call
 logger = logging.getLogger("shared.adapters.kaizala")
 
 AUTH_HEADER = "accessToken"  # Kaizala's own header, not `Authorization`
+APPLICATION_HEADER = "applicationId"
 
 
 def build_http_client(transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
@@ -29,7 +30,11 @@ def build_http_client(transport: httpx.AsyncBaseTransport | None = None) -> http
 
 async def send_attempt(http: httpx.AsyncClient, call: Call) -> httpx.Response:
     """One HTTP attempt of `call`, as it stands now (URL, token), logged at debug level."""
-    headers = {AUTH_HEADER: call.token.value} if call.token else dict(call.headers)
+    headers = dict(call.headers)
+    if call.token is not None:
+        headers[AUTH_HEADER] = call.token.value
+        if call.application_id_header:
+            headers[APPLICATION_HEADER] = call.token.application_id
     started = time.perf_counter()
     outcome: int | str = "error"
     try:

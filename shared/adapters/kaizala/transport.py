@@ -40,6 +40,7 @@ from shared.adapters.kaizala.errors import (
     KaizalaRateLimitedError,
     KaizalaRedirectRefusedError,
     KaizalaTransportError,
+    KaizalaValidationError,
 )
 from shared.adapters.kaizala.limiter import RateLimiter
 from shared.adapters.kaizala.pool import build_http_client, send_attempt
@@ -155,8 +156,10 @@ class KaizalaTransport:
         json_body: Any = None,
         files: Files | None = None,
         secrets: Sequence[str] = (),
+        application_id_header: bool = False,
     ) -> tuple[Call, httpx.Response]:
-        """A platform call (`<endpointUrl>/v1/<rel_path>`) with the provider's access token."""
+        """A platform call (`<endpointUrl>/v1/<rel_path>`) with the provider's access token
+        (and, with `application_id_header`, the token's connector as `applicationId`)."""
         call = Call(
             method,
             template,
@@ -165,10 +168,15 @@ class KaizalaTransport:
             json_body=json_body,
             files=files,
             params=params or None,
+            application_id_header=application_id_header,
         )
         call.learn(*secrets)
         call.token = token = await tokens.current()
         call.learn(token.value)
+        if application_id_header and not token.application_id:
+            raise KaizalaValidationError(
+                f"{template} needs the connector's applicationId, which the token lacks"
+            )
         call.url = self._platform_target(call, token)
         return call, await self._execute(call, tokens)
 
