@@ -96,24 +96,30 @@ class Stack:
             )
             self._wait_http(f"http://127.0.0.1:{self.ports.kaizala}/_sim/stats", "kaizala")
             self._wait_http(f"http://127.0.0.1:{self.ports.dataverse}/_sim/stats", "dataverse")
-            self._spawn(
-                "host",
-                [
-                    py,
-                    "-m",
-                    "devtools.host",
-                    "--port",
-                    str(self.ports.host),
-                    "--settings",
-                    str(self.settings_path),
-                ],
-                env,
-            )
-            self._wait_http(f"http://127.0.0.1:{self.ports.host}/api/health", "host")
+            self._start_host(env)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _start_host(self, env: dict[str, str]) -> None:
+        argv = [sys.executable, "-m", "devtools.host", "--port", str(self.ports.host)]
+        self._spawn("host", [*argv, "--settings", str(self.settings_path)], env)
+        self._wait_http(f"http://127.0.0.1:{self.ports.host}/api/health", "host")
+
+    def restart_host(self) -> None:
+        """Stop the host and start it again on its port, with the settings file read anew (as
+        changing an app setting restarts a Functions app). The simulators and Azurite stay."""
+        proc = self.procs.get("host")  # kept in `procs` until it is gone: stop() finds it
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        self.procs.pop("host", None)
+        self._start_host(self.environment())
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         proc = subprocess.Popen(  # noqa: S603 - our own modules, no shell

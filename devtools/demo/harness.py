@@ -24,6 +24,8 @@ from devtools.stack import ROOT, Ports, Stack
 EXAMPLE_SETTINGS = ROOT / "local.settings.example.json"
 # Settings that point at the stack's own ports (Stack.environment() sets them unconditionally).
 PORT_SETTINGS = ("AzureWebJobsStorage", "KAIZALA_API_ROOT", "DATAVERSE_URL", "WEBHOOK_CALLBACK_URL")
+# Settings the second part changes (cast.TEAM_SETTINGS): the first part runs without them.
+MODE_SETTINGS = ("OPPORTUNITY_GROUP_MODE", "OPPORTUNITY_GROUP_EXTRA_MEMBERS")
 PIN_LINE = re.compile(r"PIN for (?P<mobile>\+\d+) : (?P<pin>\d+)")
 HTTP_TIMEOUT = 30.0
 
@@ -75,11 +77,19 @@ class Harness:
     def isolate_environment(self) -> None:
         """The stack's own settings only: an exported setting would win over the demo's."""
         values = json.loads(self.stack.settings_path.read_text(encoding="utf-8"))["Values"]
-        inherited = sorted(k for k in {*values, *PORT_SETTINGS} if k in os.environ)
+        inherited = sorted(k for k in {*values, *PORT_SETTINGS, *MODE_SETTINGS} if k in os.environ)
         for key in inherited:
             del os.environ[key]
         if inherited:
             print(f"  ignoring exported settings: {', '.join(inherited)}", flush=True)
+
+    def restart_host(self, values: dict[str, str]) -> None:
+        """The host again, with `values` added to its settings (an app-setting change)."""
+        path = self.stack.settings_path
+        settings = json.loads(path.read_text(encoding="utf-8"))
+        settings["Values"].update(values)
+        path.write_text(json.dumps(settings, indent=2), encoding="utf-8")
+        self.stack.restart_host()
 
     def close(self) -> None:
         self.http.close()
@@ -149,9 +159,31 @@ class Harness:
         rows: list[dict[str, Any]] = state["activities"].get(self.activity_set, [])
         return rows
 
+    def kaizala_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = self.call("GET", self.kaizala("state"), [200]).json()
+        return state
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        made: list[dict[str, Any]] = self.call("GET", self.kaizala("deliveries"), [200]).json()[
+            "deliveries"
+        ]
+        return made
+
+    def deliveries_done(self, timeout: float = 20.0) -> None:
+        body = {"timeoutSeconds": timeout}
+        idle = self.call("POST", self.kaizala("deliveries/wait"), [200], body).json()
+        if not idle["idle"]:
+            raise DemoError(f"the simulator's deliveries did not finish within {timeout:g} s")
+
+    def notes(self) -> list[dict[str, Any]]:
+        state = self.call("GET", self.dataverse("state"), [200]).json()
+        rows: list[dict[str, Any]] = state["annotations"]
+        return rows
+
     def inbox_rows(self) -> list[dict[str, Any]]:
         assert self.inbox is not None
-        wanted = ["eventId", "eventType", "responseId", "status", "attempts", "nextAttemptAt"]
+        wanted = ["eventId", "eventType", "actionId", "responseId", "status", "attempts"]
+        wanted.append("nextAttemptAt")
         return [
             {k: v.value if isinstance(v, EntityProperty) else v for k, v in e.items()}
             for e in self.inbox.list_entities(select=wanted)

@@ -24,6 +24,7 @@ class Sent:
     started: float
     is_edit: bool = False
     during_outage: bool = False
+    backfilled: bool = False  # answered while the bridge's subscription was gone
     latency: float | None = None
 
 
@@ -55,6 +56,7 @@ class Report:
     kaizala_responders: int = 0  # distinct members with a response in Kaizala
     outage_answers: list[int | None] = field(default_factory=list)  # the webhook's statuses
     checks: list[Check] = field(default_factory=list)
+    sections: list[str] = field(default_factory=list)  # more parts' lines (team_report)
 
     @property
     def ok(self) -> bool:
@@ -192,6 +194,7 @@ def report_text(r: Report, elapsed: float) -> str:
             *_activity_lines(r),
             *_delivery_lines(r),
             *_latency_lines(r),
+            *r.sections,
             "",
             "Checks",
             *(f"  {'ok  ' if c.ok else 'FAIL'} {c.name} ({c.detail})" for c in r.checks),

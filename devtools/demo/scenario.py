@@ -1,4 +1,5 @@
-"""The demo's steps: onboard, subscribe, send the survey, answer it, settle, collect."""
+"""The demo's steps: onboard, subscribe, send the survey, answer it; the second part (a group
+per opportunity, devtools.demo.team); then settle, collect and check both."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from devtools.demo import cast
 from devtools.demo.cast import ADMIN_MOBILE, SURVEY_TYPES, Answering
 from devtools.demo.harness import DemoError, Harness
 from devtools.demo.report import Report, Sent, check_report, expected_lines, find_description
+from devtools.demo.team import TeamPart
+from devtools.demo.team_report import check_team, team_lines
 from shared.clock import Clock, now_ms, wall
 
 RESPONSE_EVENTS = frozenset({"SurveyResponse", "ActionResponse", "JobResponse"})
-SETTLE_SECONDS = 90.0  # every response an activity, the outage retry included
+SETTLE_SECONDS = 90.0  # every response an activity (the outage retry), the summary note
 VISIBLE_SECONDS = 15.0  # one response without an outage
 PROCESS_INBOX_EVERY = 2.0  # seconds between admin runs of process_inbox while a retry is due
 
@@ -26,12 +29,14 @@ class Demo:
         self.rig = Harness(workdir)
         self.members = cast.members(clock)
         self.report = Report(self.rig.ports, self.members)
+        self.team = TeamPart(self.rig, clock, self.update_latencies)
         self.step = "start-up"
 
     def stopped_components(self) -> str:
         return self.rig.stopped_components()
 
     def close(self) -> None:
+        self.team.close()
         self.rig.close()
 
     # -- the steps -------------------------------------------------------------------------------
@@ -54,12 +59,31 @@ class Demo:
         self.say("answers", "3 members answer: an edit, a duplicate delivery, a Dataverse outage")
         self.answer_survey()
         self.say(
-            "settle", "waiting until every response is an activity (the retry is due after 22-38 s)"
+            "per-opportunity mode",
+            "restarting the host with OPPORTUNITY_GROUP_MODE=per-opportunity "
+            "(the outage's retry waits in the inbox)",
+        )
+        self.team.switch_mode()
+        self.say("deal team", "Dataverse posts the Create of a second opportunity, twice")
+        self.team.create()
+        self.say("team answers", "its owner answers the survey in the opportunity's own group")
+        self.team.answer_live()
+        self.say("chat", "the contact writes in the group, the owner posts a photo (each twice)")
+        self.team.chat()
+        self.say("backfill", "the subscription is removed in Kaizala; 2 answer; backfill, re-sync")
+        self.team.missed()
+        self.say(
+            "settle",
+            "waiting until every response is an activity (the outage's retry is due within "
+            "30 s) and the summary note is written (30 s after the team's first answer)",
         )
         self.settle()
         self.say("checks", "checking the numbers")
         self.collect()
+        self.team.collect()
         check_report(self.report)
+        check_team(self.team.seen, self.report.check)
+        self.report.sections = team_lines(self.team.seen)
         return self.report
 
     def say(self, step: str, text: str) -> None:
@@ -185,16 +209,19 @@ class Demo:
             waiting = self.update_latencies()
             rows = self.rig.inbox_rows()
             pending = [r for r in rows if r.get("status") == "pending"]
-            if not waiting and not pending:
+            note = self.team.note_pending()
+            if not waiting and not pending and not note:
                 return
             if time.monotonic() > deadline:
                 raise DemoError(
                     f"after {SETTLE_SECONDS:g} s: {len(waiting)} answer(s) not in Dataverse, "
                     f"{len(pending)} inbox row(s) pending"
+                    + (", the summary note not written" if note else "")
                 )
             # nextAttemptAt is the bridge's wall-clock time (epoch ms), so compare like with like.
             now = now_ms(self.clock)
             due = any(int(r.get("nextAttemptAt") or 0) <= now for r in pending)
+            due = due or (note and self.team.note_due())
             if due and time.monotonic() - last_run >= PROCESS_INBOX_EVERY:
                 last_run = time.monotonic()
                 self.rig.run_function("process_inbox")
@@ -221,11 +248,14 @@ class Demo:
         return [s for s in waiting if s.latency is None]
 
     def collect(self) -> None:
+        """What this part's survey left; the second part's activities and events are its own."""
         r, rig = self.report, self.rig
-        r.activities = rig.activities()
-        r.inbox = rig.inbox_rows()
-        made = rig.call("GET", rig.kaizala("deliveries"), [200]).json()["deliveries"]
-        ok = [d for d in made if d["ok"] and d["eventType"] in RESPONSE_EVENTS]
+        marker = f"Action id: {r.action_id}"
+        r.activities = [a for a in rig.activities() if marker in str(a.get("description") or "")]
+        r.inbox = [row for row in rig.inbox_rows() if row.get("actionId") == r.action_id]
+        made = rig.deliveries()
+        mine = {s.event_id for s in r.sent}
+        ok = [d for d in made if d["ok"] and d["eventId"] in mine]
         r.deliveries = len(ok)
         r.distinct_events = len({d["eventId"] for d in ok})
         outage = {s.event_id for s in r.sent if s.during_outage}

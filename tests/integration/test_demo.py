@@ -129,6 +129,21 @@ def test_demo_runs_the_whole_loop_and_checks_it() -> None:
         r"ok\s+exactly one survey sent",
         r"ok\s+the edited answer is the final one",
         r"ok\s+GET /api/actions/\{correlationId\} reports every response \(3 reported",
+        # the second part: a group per opportunity, its chat, the missed webhook's backfill
+        r"A group per opportunity \(host restarted with OPPORTUNITY_GROUP_MODE=per-opportunity",
+        r"Kaizala calls\s+1 CreateGroup, 1 survey send \(Dataverse posted the Create twice: "
+        r"201, then 200\)",
+        r"Responses: 3, 3 tasks on the opportunity",
+        r"Rohan Das\s+\+919100000004\s+missed by the webhook, backfilled",
+        r"Backfill \(subscription removed in Kaizala\): 0 deliveries; .* seen 3, new 2, "
+        r"already 1; webhooks/sync: created",
+        r"Conversation notes: 2 \(4 deliveries\)",
+        r"Summary note: Kaizala results: .* — 3 responses",
+        r"ok\s+the group holds the owner and the contact from Dynamics \(4 members",
+        r"ok\s+a chat message and a photo became two notes on it, once each",
+        r"ok\s+the missed responses were backfilled",
+        r"ok\s+the summary note counts every response",
+        r"ok\s+the summary note's figures match the answers \(6 of 6",
         r"PASSED: the whole loop in",
     ]
     for pattern in expected:
