@@ -367,7 +367,14 @@ async def test_hostile_text_in_request_bodies_stays_on_one_log_line(
             },
         ),
     ]
+    members = [{"mobileNumber": "+919100000001", "name": HOSTILE[:200]}]
+    bodies.append(("create_group", "/api/groups", {"name": HOSTILE[:256], "members": members}))
     for name, path, body in bodies:
         for headers in ({}, {"Idempotency-Key": HOSTILE[:100]}):
             await call(name, request("POST", path, body=body, headers=headers))
+    group = {"groupId": "g-1"}
+    await call(
+        "add_group_members",
+        request("PUT", "/api/groups/g-1/members", body={"members": members}, route_params=group),
+    )
     assert_one_line_each(caplog.records)
