@@ -84,8 +84,10 @@ async def process_event(deps: InboundDeps, item: InboxItem, *, first: bool = Fal
     except (DataversePermanentError, _PermanentEventError, EventShapeError) as exc:
         error = error_text(exc)
         await _save(deps, item, "dead", attempted_at=now, attempts=item.attempts + 1, error=error)
-        # The reason is ours (field names, never the event's text), and escaped all the same.
-        log.warning("inbox event=%s outcome=dead: %s", short(item.event_id), log_value(error))
+        # A shape error's text is ours (field names, never the event's text): logged whole, and
+        # escaped all the same; other errors by type, their detail stays in lastError.
+        reason = error if isinstance(exc, EventShapeError) else type(exc).__name__
+        log.warning("inbox event=%s outcome=dead: %s", short(item.event_id), log_value(reason))
         return "dead"
     except Exception as exc:  # transient, or unexpected: retried, bounded by the attempt limit
         return await retry_later(deps, item, exc, now)
