@@ -17,12 +17,14 @@ import azure.functions as func
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
+from shared.domain import json_limits
 from shared.errors import (
     BridgeError,
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
     ValidationError,
 )
+from shared.logsafe import log_value
 
 log = logging.getLogger("functions")
 
@@ -86,10 +88,7 @@ def parse_body(req: func.HttpRequest, model: type[M], max_bytes: int = DEFAULT_M
     ctype = (req.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
     if ctype != "application/json" and not ctype.endswith("+json"):
         raise UnsupportedMediaTypeError("Send the body as application/json.")
-    try:
-        data = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationError("The body is not valid JSON.") from None
+    data = json_limits.loads(raw or b"null")  # 400 when not JSON or nested too deep
     if not isinstance(data, dict):
         raise ValidationError("The body must be a JSON object.")
     try:
@@ -117,8 +116,11 @@ def handle_errors(fn: Handler) -> Handler:
             return await fn(req)
         except BridgeError as err:
             if err.status >= 500:
-                # A Kaizala error's detail is "Kaizala call failed: <its log-safe text>".
-                log.warning("%s failed: %s %s", fn.__name__, type(err).__name__, err.detail)
+                # A Kaizala error's detail is "Kaizala call failed: <its log-safe text>"; any
+                # detail may quote upstream text, so it is escaped and bounded like a value.
+                log.warning(
+                    "%s failed: %s %s", fn.__name__, type(err).__name__, log_value(err.detail, 500)
+                )
             return problem_response(err, req)
         except Exception:
             log.exception("%s failed unexpectedly", fn.__name__)

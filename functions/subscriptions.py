@@ -19,7 +19,8 @@ bp = func.Blueprint()
 
 
 class SyncRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: `"recreate": "yes"` (or 1, or "true") is a 400, never a recreation.
+    model_config = ConfigDict(extra="forbid", strict=True)
     recreate: bool = False
 
 

@@ -7,6 +7,7 @@ import logging
 import azure.functions as func
 
 from functions.http import handle_errors, json_response, parse_body
+from shared.logsafe import log_value
 from shared.runtime import get_runtime
 from shared.services import onboarding
 from shared.services.tokens import NotOnboardedError
@@ -21,7 +22,7 @@ async def renew_kaizala_token(timer: func.TimerRequest) -> None:
         outcome = await get_runtime().tokens.renew_if_due()
     except NotOnboardedError as exc:
         # Expected until an admin completes the PIN flow: a warning, not a failure to page on.
-        log.warning("renew_kaizala_token: %s", exc.detail)
+        log.warning("renew_kaizala_token: %s", log_value(exc.detail, 500))
         return
     log.info("renew_kaizala_token: %s", outcome)
 

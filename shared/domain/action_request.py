@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.domain.actions import BodyError, Regarding, SendActionRequest, validate_body
-from shared.domain.templates import render
+from shared.domain.templates import blame_variables, render
 from shared.errors import ValidationError
 
 CORRELATION_NS = uuid.UUID("6f1c1d1e-4b7a-4f5e-9d2c-8a3b7c6d5e4f")
@@ -49,6 +49,8 @@ def prepare(req: SendActionRequest) -> Prepared:
     try:
         body = validate_body(action_type, raw_body)
     except BodyError as exc:
+        if req.template is not None:
+            exc.errors = blame_variables(req.template, exc.details)
         first = exc.errors[0]
         msg = f"Invalid field {first['field']}: {first['message']}"
         raise ValidationError(msg, exc.errors) from None

@@ -8,10 +8,12 @@ survey questions must make sense for their type.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import math
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import PydanticCustomError
 
 from shared.domain.questions import QuestionType
 from shared.domain.summary import ResultSummary
@@ -27,8 +29,44 @@ ActionType = Literal[
 OPTION_TYPES = ("SingleOption", "MultiOption")
 
 
+# A variable lands in a text field of the action (the longest, a message, takes 4,000).
+VARIABLE_MAX_CHARS = 4000
+
+
+def _plain_value(value: object) -> object:
+    # Checked before the union, so an error is located at `variables.<name>` with one clear
+    # message rather than one per member of the union (`variables.<name>.str`, `.int`...).
+    if isinstance(value, str):
+        if len(value) > VARIABLE_MAX_CHARS:
+            raise PydanticCustomError(
+                "variable_too_long",
+                "must be at most {limit} characters",
+                {"limit": VARIABLE_MAX_CHARS},
+            )
+        return value
+    if isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
+        return value
+    raise PydanticCustomError("variable_type", "must be text, a number or true/false")
+
+
+Variable = Annotated[str | int | float | bool, BeforeValidator(_plain_value)]
+
+
+def _int_or_text(value: object) -> object:
+    # As _plain_value: one error at the field, not one per member of the union.
+    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise PydanticCustomError("int_or_text", "must be a whole number or text")
+
+
+IntOrText = Annotated[int | str, BeforeValidator(_int_or_text)]
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+    """A request model: unknown fields refused, and every value of its JSON type (strict:
+    "yes" is not true, "48" is not 48, 48.0 is not an integer; 48 is a number)."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, strict=True)
 
 
 class OptionIn(Strict):
@@ -97,7 +135,7 @@ class PlaceIn(Strict):
 
 class LetsMeetBodyIn(Strict):
     title: str = Field(min_length=1, max_length=200)
-    startingTime: int | str = Field(description="ISO 8601 date-time, or epoch milliseconds")
+    startingTime: IntOrText = Field(description="ISO 8601 date-time, or epoch milliseconds")
     durationInMins: int | None = Field(default=None, ge=1, le=24 * 60)
     place: PlaceIn | None = None
     agenda: str | None = Field(default=None, max_length=2000)
@@ -175,9 +213,6 @@ class Regarding(Strict):
     )
     id: str = Field(pattern=GUID_PATTERN, description="the row's GUID")
     name: str = Field(default="", max_length=200)
-
-
-Variable = str | int | float | bool
 
 
 class SendActionRequest(Strict):
@@ -266,6 +301,8 @@ def validate_body(action_type: str, body: dict[str, Any]) -> dict[str, Any]:
 class BodyError(Exception):
     def __init__(self, exc: PydanticValidationError) -> None:
         super().__init__("actionBody is invalid")
+        # Where (in the body) and what: a template's caller is told which variable it was.
+        self.details = exc.errors(include_input=False, include_url=False)
         self.errors = [
             {
                 "field": ".".join(["actionBody", *(str(p) for p in e["loc"])]),

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared.clock import iso_z
+from shared.domain.response_event import QuestionShape
 
 _EPOCH_Z = "1970-01-01T00:00:00Z"
 
@@ -18,19 +19,17 @@ def iso_time(ms: int | None) -> str | None:
     return _EPOCH_Z if ms == 0 else iso_z(ms)
 
 
-def render_answer(question: Mapping[str, Any]) -> str:
-    """Readable text of one answer, by question type."""
-    qtype = str(question.get("type") or "")
-    answer = question.get("answer")
+def render_answer(question: QuestionShape) -> str:
+    """Readable text of one answer, by question type (any JSON value has a text)."""
+    qtype = question.type or ""
+    answer = question.answer
     if answer is None or answer == "" or answer == []:
         return "(no answer)"
     if qtype in ("SingleOption", "MultiOption"):
-        titles = [
-            text(o.get("title")) for o in question.get("options") or [] if isinstance(o, dict)
-        ]
+        titles = [text(o.title) for o in question.options or ()]
         chosen = answer if isinstance(answer, list) else [answer]
         return ", ".join(_option(c, titles) for c in chosen)
-    if qtype in ("Date", "DateTime") and is_number(answer):
+    if qtype in ("Date", "DateTime") and isinstance(answer, int | float) and is_number(answer):
         return iso_time(int(answer)) or str(answer)
     if qtype == "Location" and isinstance(answer, dict):
         return _location(answer)

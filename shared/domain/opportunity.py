@@ -21,7 +21,8 @@ class KeyValue(BaseModel):
 
 class RemoteExecutionContext(BaseModel):
     # Dataverse sends many more fields (and adds new ones); only these matter here.
-    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
+    # Strict like every request model: Dataverse writes each field in its JSON type.
+    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True, strict=True)
     MessageName: str = Field(max_length=100)
     PrimaryEntityName: str = Field(max_length=100)
     PrimaryEntityId: str = Field(pattern=GUID_PATTERN)

@@ -51,7 +51,7 @@ def shown_state(slot: ReminderSlot) -> Literal["sent", "unconfirmed"]:
 class ReminderRequest(BaseModel):
     """The optional body: `{}` (nothing to choose; Kaizala reminds the action's recipients)."""
 
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, strict=True)
 
 
 class ReminderResult(BaseModel):

@@ -9,7 +9,9 @@ from shared.domain.responses import ANSWER_TIME_LABEL, NormalisedResponse
 
 # Dataverse's MaxLength of an activity subject, counted in UTF-16 code units.
 SUBJECT_MAX_LENGTH = 200
-DESCRIPTION_MAX_CHARS = 100_000  # long text; a survey answer is never near this
+DESCRIPTION_MAX_CHARS = 100_000  # long text (UTF-16 code units)
+HEAD_LINE_MAX_LENGTH = 1000  # a description line naming the action, the record or a person
+ANSWERS_CUT = "[The answers were cut to fit Dynamics' limit of 100,000 characters.]"
 # A note (annotation): subject MaxLength 500, notetext MaxLength 100,000 (UTF-16 code units).
 NOTE_SUBJECT_MAX_LENGTH = 500
 NOTE_TEXT_MAX_LENGTH = 100_000
@@ -53,39 +55,58 @@ def activity_fields(response: NormalisedResponse) -> dict[str, Any]:
 
 
 def describe(response: NormalisedResponse) -> str:
+    """The activity's description: who answered, the answers, then the ids and the answer time.
+
+    Over `DESCRIPTION_MAX_CHARS` (UTF-16 code units, as Dataverse counts) the answers are cut,
+    never the lines after them: the ids tie the activity to the response, and the last line
+    (`held_answer_time`) is the version it holds.
+    """
     c = response.correlation
-    lines = [f"{c.action_type or 'Kaizala'} response: {c.title or c.action_id}"]
+    head = [f"{c.action_type or 'Kaizala'} response: {c.title or c.action_id}"]
     if c.regarding_name:
-        lines.append(f"Regarding: {c.regarding_name}")
+        head.append(f"Regarding: {c.regarding_name}")
     if response.job is not None:
         job = response.job
         who = job["assigneeName"] + (f" ({job['assignee']})" if job.get("assignee") else "")
-        lines.append(f"Assignee: {who}")
-        lines.append(f"Status: {'completed' if job['isCompleted'] else 'pending'}")
+        head.append(f"Assignee: {who}")
+        head.append(f"Status: {'completed' if job['isCompleted'] else 'pending'}")
     else:
         who = response.responder_name
         if response.responder_phone:
             who += f" ({response.responder_phone})"
-        lines.append(f"Responder: {who}")
-    lines.append(f"Responded at: {response.responded_at}")
+        head.append(f"Responder: {who}")
+    head.append(f"Responded at: {response.responded_at}")
     if response.is_update:
-        lines.append("This response was edited; the answers below are the latest.")
+        head.append("This response was edited; the answers below are the latest.")
+    # A line of the head holds a name from the event: bounded, so the ids always fit.
+    head = [truncate_utf16(line, HEAD_LINE_MAX_LENGTH) for line in head]
+    answers: list[str] = []
     if response.job is None:
-        lines.append("")
+        answers.append("")
         for n, a in enumerate(response.answers, 1):
-            lines.append(f"{n}. {a.title}")
-            lines.append(f"   {a.text}")
-    lines += [
+            answers.append(f"{n}. {a.title}")
+            answers.append(f"   {a.text}")
+    tail = [
         "",
         f"Response id: {response.response_id}",
         f"Event id: {response.event_id}",
         f"Action id: {c.action_id}",
     ]
     if c.correlation_id:
-        lines.append(f"Correlation id: {c.correlation_id}")
-    # Always the last line, kept whole: the version the activity holds (`held_answer_time`).
-    marker = f"\n{ANSWER_TIME_LABEL}{response.answer_time}"
-    return "\n".join(lines)[: DESCRIPTION_MAX_CHARS - len(marker)] + marker
+        tail.append(f"Correlation id: {c.correlation_id}")
+    tail.append(f"{ANSWER_TIME_LABEL}{response.answer_time}")
+    head_text, tail_text = "\n".join(head), "\n".join(tail)
+    if not answers:
+        return head_text + "\n" + tail_text
+    room = DESCRIPTION_MAX_CHARS - _units(head_text) - _units(tail_text) - 2  # two newlines
+    body = "\n".join(answers)
+    if _units(body) > room:
+        body = truncate_utf16(body, room - _units(ANSWERS_CUT) - 1) + "\n" + ANSWERS_CUT
+    return head_text + "\n" + body + "\n" + tail_text
+
+
+def _units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
 
 
 def forward_body(response: NormalisedResponse, activity_id: str) -> dict[str, Any]:

@@ -9,12 +9,22 @@ holds as its last description line, `Kaizala answer time: <epoch ms>` (`held_ans
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from pydantic import ValidationError as PydanticValidationError
+
 from shared.domain.answers import is_number, iso_time, render_answer, text
 from shared.domain.correlation import Correlation
+from shared.domain.response_event import (
+    JobData,
+    JobEvent,
+    QuestionShape,
+    SurveyDetails,
+    SurveyEvent,
+    parse_response_event,
+)
 
 RESPONSE_EVENTS = frozenset({"SurveyResponse", "ActionResponse", "JobResponse"})
 MAX_ANSWER_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z; beyond: not a time
@@ -32,18 +42,27 @@ def answer_time(event: Mapping[str, Any], received_at: int) -> int:
 
 
 def response_time_ms(data: Mapping[str, Any]) -> int | None:
-    """Kaizala's hidden question (isInvisible, DateTime, epoch ms); JobResponse has none."""
-    details = data.get("responseDetails")
-    questions = details.get("responseWithQuestions") if isinstance(details, dict) else None
-    for q in questions if isinstance(questions, list) else []:
+    """Kaizala's hidden question (isInvisible, DateTime, epoch ms) of an event's `data`, read
+    as the models read it; None without one (JobResponse has none) or when the answers are
+    not of the documented shape (such an event goes dead in processing anyway)."""
+    try:
+        details = SurveyDetails.model_validate(data.get("responseDetails") or {})
+    except PydanticValidationError:
+        return None
+    return hidden_response_time(details.responseWithQuestions or [])
+
+
+def hidden_response_time(questions: Iterable[QuestionShape]) -> int | None:
+    for q in questions:
+        answer = q.answer
         if (
-            isinstance(q, dict)
-            and q.get("isInvisible")
-            and q.get("title") == "ResponseTime"
-            and is_number(q.get("answer"))
-            and 0 <= q["answer"] <= MAX_ANSWER_TIME_MS
+            q.isInvisible
+            and q.title == "ResponseTime"
+            and isinstance(answer, int | float)
+            and is_number(answer)
+            and 0 <= answer <= MAX_ANSWER_TIME_MS
         ):
-            return int(q["answer"])
+            return int(answer)
     return None
 
 
@@ -81,6 +100,7 @@ class Answer:
     type: str
     value: Any
     text: str
+    options: tuple[str, ...] = ()  # the titles offered (choice questions), for the summary
 
 
 @dataclass(frozen=True)
@@ -102,46 +122,55 @@ class NormalisedResponse:
 
 
 def normalise_response(
-    item: ResponseEvent, correlation: Correlation, now_ms: int | None = None
+    item: ResponseEvent,
+    correlation: Correlation,
+    now_ms: int | None = None,
+    shape: SurveyEvent | JobEvent | None = None,
 ) -> NormalisedResponse:
     """The response of `item` with its answers as text; `now_ms` stands in for an unusable
-    arrival time."""
-    event = item.event
-    data: Mapping[str, Any] = event.get("data") or {}
-    event_type = str(event.get("eventType") or "")
-    anonymous = bool(data.get("isAnonymous"))
+    arrival time. `shape` is the event already read through its model (else read here).
+
+    Raises EventShapeError when the event is not the shape its type documents.
+    """
+    event = shape if shape is not None else parse_response_event(item.event)
+    data = event.data
     job: dict[str, Any] | None = None
     answers: list[Answer] = []
-    responded_ms = response_time_ms(data)
-    if event_type == "JobResponse":
-        details = (data.get("responseDetails") or {}).get("response") or {}
-        name = text(details.get("assigneeName")) or "Unknown assignee"
-        phone = text(details.get("assignee")) or None
-        completed = bool(details.get("isCompleted"))
+    anonymous = False
+    if isinstance(data, JobData):
+        result = data.result
+        name = text(result.assigneeName) or "Unknown assignee"
+        phone = text(result.assignee) or None
+        completed = bool(result.isCompleted)
         job = {"assigneeName": name, "isCompleted": completed}
         if phone:
             job["assignee"] = phone
         answers.append(Answer("Status", "Job", completed, "completed" if completed else "pending"))
     else:
-        name = "Anonymous" if anonymous else (text(data.get("responderName")) or "Unknown")
-        phone = None if anonymous else (text(data.get("responder")) or None)
-        questions = (data.get("responseDetails") or {}).get("responseWithQuestions") or []
-        for q in questions if isinstance(questions, list) else []:
-            if not isinstance(q, dict):
-                continue
-            title = text(q.get("title")) or "(untitled question)"
-            qtype = text(q.get("type")) or "Text"
-            if q.get("isInvisible"):
-                continue  # Kaizala's hidden ResponseTime question: the answer time, above
-            answers.append(Answer(title, qtype, q.get("answer"), render_answer(q)))
+        anonymous = bool(data.isAnonymous)
+        name = "Anonymous" if anonymous else (text(data.responderName) or "Unknown")
+        phone = None if anonymous else (text(data.responder) or None)
+        for q in data.questions:
+            if q.isInvisible:
+                continue  # Kaizala's hidden ResponseTime question: the answer time, below
+            answers.append(
+                Answer(
+                    text(q.title) or "(untitled question)",
+                    text(q.type) or "Text",
+                    q.answer,
+                    render_answer(q),
+                    tuple(text(o.title) for o in q.options or ()),
+                )
+            )
+    responded_ms = None if isinstance(data, JobData) else hidden_response_time(data.questions)
     received = iso_time(item.received_at) or iso_time(now_ms) or ""
     return NormalisedResponse(
         event_id=item.event_id,
-        event_type=event_type,
+        event_type=event.eventType,
         correlation=correlation,
-        response_id=str(data.get("responseId")),
-        group_id=text(data.get("groupId")) or correlation.group_id,
-        is_update=bool(data.get("isUpdateResponse")),
+        response_id=data.responseId,
+        group_id=text(data.groupId) or correlation.group_id,
+        is_update=bool(data.isUpdateResponse),
         anonymous=anonymous,
         responder_name=name,
         responder_phone=phone,

@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from shared.domain.answers import is_number, iso_time, render_answer, text
+from shared.domain.answers import is_number, iso_time, text
 from shared.domain.rendering import NOTE_TEXT_MAX_LENGTH, truncate_utf16
-from shared.domain.responses import NormalisedResponse
+from shared.domain.responses import Answer, NormalisedResponse
 
 LATEST_TEXTS = 5  # text answers shown per question
 TEXT_CHARS = 300  # characters kept of each text answer (stored and shown)
@@ -85,37 +85,29 @@ class ResultRecord:
         return tuple(a for a in (_answer_from(i) for i in items or []) if a is not None)
 
 
-def result_record(
-    response: NormalisedResponse, event: Mapping[str, Any], recorded_at: int
-) -> ResultRecord:
-    """The record of a normalised response (its raw event gives the offered options)."""
+def result_record(response: NormalisedResponse, recorded_at: int) -> ResultRecord:
+    """The record of a normalised response: the answers it shows, reduced for the figures."""
     answers: list[ResultAnswer] = []
     if response.job is not None:
         state = "completed" if response.job["isCompleted"] else "pending"
         answers.append(ResultAnswer("Status", "Job", "choice", JOB_STATES, (state,)))
     else:
-        data = event.get("data")
-        details = data.get("responseDetails") if isinstance(data, Mapping) else None
-        questions = details.get("responseWithQuestions") if isinstance(details, Mapping) else None
-        for q in questions if isinstance(questions, list) else []:
-            # The same questions normalise_response shows: objects, the hidden one skipped.
-            if isinstance(q, dict) and not q.get("isInvisible"):
-                answers.append(_answer(q))
+        answers = [_answer(a) for a in response.answers[:MAX_QUESTIONS]]
     return ResultRecord(
         response_id=response.response_id,
         responder=response.responder_name[:TITLE_CHARS],
         answer_time=response.answer_time,
         recorded_at=recorded_at,
-        answers=tuple(answers[:MAX_QUESTIONS]),
+        answers=tuple(answers),
     )
 
 
-def _answer(q: Mapping[str, Any]) -> ResultAnswer:
-    title = (text(q.get("title")) or "(untitled question)")[:TITLE_CHARS]
-    qtype = (text(q.get("type")) or "Text")[:40]
-    answer = q.get("answer")
+def _answer(a: Answer) -> ResultAnswer:
+    title = a.title[:TITLE_CHARS]
+    qtype = a.type[:40]
+    answer = a.value
     if qtype in CHOICE_TYPES:
-        offered = [text(o.get("title")) for o in q.get("options") or [] if isinstance(o, dict)]
+        offered = list(a.options)
         picked = answer if isinstance(answer, list) else [] if answer in (None, "") else [answer]
         chosen = [c for c in (_chosen(p, offered) for p in picked) if c]
         return ResultAnswer(
@@ -127,8 +119,7 @@ def _answer(q: Mapping[str, Any]) -> ResultAnswer:
         )
     if qtype == "Numeric":
         return ResultAnswer(title, qtype, "number", number=_number_of(answer))
-    rendered = render_answer(q)
-    kept = "" if rendered == "(no answer)" else rendered[:TEXT_CHARS]
+    kept = "" if a.text == "(no answer)" else a.text[:TEXT_CHARS]
     return ResultAnswer(title, qtype, "text", text=kept)
 
 

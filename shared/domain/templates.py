@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from pydantic_core import ErrorDetails
 
 from shared.domain.actions import BODY_MODELS, TEMPLATE_PATTERN
 from shared.errors import ConfigError, NotFoundError, ValidationError
@@ -61,6 +64,36 @@ def _text(value: Any) -> str:
         return "yes" if value else "no"
     # Strip control characters: variables are plain text from CRM fields.
     return re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "", str(value))
+
+
+def blame_variables(name: str, details: Iterable[ErrorDetails]) -> list[dict[str, str]]:
+    """The errors of a filled template's body, each moved to the variable(s) whose text made
+    that field invalid (`variables.<name>`); an error in text of the template's own stays."""
+    body = load_template(name)["actionBody"]
+    blamed: list[dict[str, str]] = []
+    for e in details:
+        field = ".".join(["actionBody", *(str(p) for p in e["loc"])])
+        names = sorted(placeholders(_at(body, e["loc"])))
+        if not names:
+            blamed.append({"field": field, "message": e["msg"]})
+            continue
+        limit = (e.get("ctx") or {}).get("max_length")
+        if e["type"] == "string_too_long" and limit is not None:
+            message = f"too long for the template: {field} would exceed {limit} characters"
+        else:
+            message = f"makes {field} invalid once filled in: {e['msg']}"
+        blamed += [{"field": f"variables.{n}", "message": message} for n in names]
+    return blamed
+
+
+def _at(value: Any, loc: Iterable[str | int]) -> Any:
+    for part in loc:
+        in_dict = isinstance(value, dict) and part in value
+        in_list = isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value)
+        if not (in_dict or in_list):
+            return None
+        value = value[part]
+    return value
 
 
 def render(name: str, variables: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:

@@ -189,7 +189,11 @@ class GroupService:
             )
         except (KaizalaTransportError, KaizalaServerError) as exc:
             # The POST may have reached Kaizala: keep the claim; a later retry looks it up.
-            log.warning("group create for %s: outcome unknown (%s)", job.key_for_log, exc)
+            log.warning(
+                "group create for %s: outcome unknown (%s)",
+                job.key_for_log,
+                log_value(str(exc), 500),
+            )
             raise UnavailableError(
                 "Kaizala did not confirm the group; retry the same request in two minutes.",
                 retry_after=STALE_CREATING_SECONDS,
@@ -230,7 +234,11 @@ class GroupService:
             )
         except KaizalaError as exc:
             # The group is registered: reconcile_webhooks subscribes it on its next run.
-            log.warning("group %s: webhook subscription failed: %s", log_value(group_id), exc)
+            log.warning(
+                "group %s: webhook subscription failed: %s",
+                log_value(group_id),
+                log_value(str(exc), 500),
+            )
 
     # --- members ---------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.adapters.kaizala import KaizalaAuthError, KaizalaBadRequestError, KaizalaClient
 from shared.adapters.secrets import APPLICATION_ID, REFRESH_TOKEN, SecretStore
 from shared.clock import Clock, now_ms, wall
+from shared.domain.actions import IntOrText
 from shared.errors import ValidationError
 from shared.services.tokens import NotOnboardedError, TokenManager
 
@@ -24,12 +25,12 @@ E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
 class PinRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     mobileNumber: str = Field(pattern=E164.pattern, description="E.164, e.g. +919100000001")
 
 
 class LoginRequest(PinRequest):
-    pin: int | str = Field(description="The PIN Kaizala sent by SMS")
+    pin: IntOrText = Field(description="The PIN Kaizala sent by SMS")
 
     def pin_number(self) -> int:
         text = str(self.pin).strip()

@@ -38,7 +38,7 @@ from shared.stores.groups import GroupStore
 
 log = logging.getLogger(__name__)
 
-ENTITY = "opportunity"
+ENTITY: Literal["opportunity"] = "opportunity"  # the one entity a group request names
 Role = Literal["owner", "contact"]
 # role -> (the opportunity's lookup column, the entity set it points into)
 PEOPLE: dict[Role, tuple[str, str]] = {

@@ -86,7 +86,9 @@ async def sync_webhooks(
             raise
         except KaizalaError as exc:
             failed += 1
-            log.warning("webhook sync for group %s failed: %s", log_value(group), exc)
+            log.warning(
+                "webhook sync for group %s failed: %s", log_value(group), log_value(str(exc), 500)
+            )
             report.append({"groupId": group, "error": str(exc)[:300]})
     if failed:
         raise UpstreamError(

@@ -19,6 +19,7 @@ from shared.adapters.tables import pack_blob
 from shared.domain.answers import render_answer
 from shared.domain.correlation import Correlation
 from shared.domain.rendering import DESCRIPTION_MAX_CHARS, describe
+from shared.domain.response_event import EventShapeError, QuestionShape, parse_response_event
 from shared.domain.responses import Answer, answer_time, held_answer_time, normalise_response
 from shared.logsafe import redact_url
 from shared.services.callback_tokens import CallbackTokens
@@ -47,7 +48,7 @@ from shared.stores.inbox import InboxItem, inbox_key
     ],
 )
 def test_render_answer(question: dict[str, Any], text: str) -> None:
-    assert render_answer(question) == text
+    assert render_answer(QuestionShape.model_validate(question)) == text
 
 
 def test_inbox_keys_fall_back_to_a_hash() -> None:
@@ -132,6 +133,42 @@ def test_description_ends_with_the_answer_time_even_when_cut() -> None:
     assert held_answer_time(text) == 1_600_000_000_123
 
 
+def test_a_description_over_the_limit_cuts_the_answers_and_keeps_the_ids() -> None:
+    item = InboxItem(
+        "action-1",
+        "event-1",
+        {"eventId": "event-1", "eventType": "SurveyResponse", "data": {"responseId": "r-1"}},
+        0,
+        1_700_000_000_000,
+        responded_at=1_600_000_000_123,
+    )
+    correlation = dataclasses.replace(
+        _correlation(), correlation_id="5f0e4c3a-0000-4000-8000-000000000000"
+    )
+    response = normalise_response(item, correlation)
+    tail = (
+        "\n\nResponse id: r-1\nEvent id: event-1\nAction id: action-1\n"
+        "Correlation id: 5f0e4c3a-0000-4000-8000-000000000000\n"
+        "Kaizala answer time: 1600000000123"
+    )
+    for answers in (
+        (Answer("Notes", "Text", "x", "y" * 200_000),),
+        (Answer("Short", "Text", "a", "kept whole"), Answer("Notes", "Text", "x", "😀" * 60_000)),
+        tuple(Answer(f"Q{n}", "Text", "x", "z" * 1000) for n in range(150)),
+    ):
+        text = describe(dataclasses.replace(response, answers=answers))
+        assert len(text.encode("utf-16-le")) // 2 <= DESCRIPTION_MAX_CHARS  # Dataverse's unit
+        assert text.endswith(tail), text[-400:]
+        assert text.startswith("Kaizala response: Survey\n")
+        assert "Responded at: 2023-11-14T22:13:20Z\n\n1. " + answers[0].title in text
+        assert "[The answers were cut to fit Dynamics' limit of 100,000 characters.]" in text
+    whole = describe(dataclasses.replace(response, answers=(Answer("Notes", "Text", "x", "y"),)))
+    assert "were cut" not in whole
+    assert whole.endswith("\n\n1. Notes\n   y" + tail)
+    job = dataclasses.replace(response, job={"assigneeName": "M", "isCompleted": True})
+    assert describe(job).endswith("Responded at: 2023-11-14T22:13:20Z" + tail)
+
+
 def test_rows_stored_before_answer_times_take_it_from_the_event() -> None:
     raw = json.dumps({"eventId": "e", **_event(_hidden(1521800782956))}).encode()
     entity = {"PartitionKey": "p", "RowKey": "e", "receivedAt": 9, **pack_blob(raw)}
@@ -164,3 +201,22 @@ def test_an_unusable_arrival_time_is_replaced_by_the_callers_now() -> None:
     assert response.received_at == "2026-01-01T00:00:00Z"
     assert response.responded_at == "2026-01-01T00:00:00Z"  # a job has no ResponseTime
     assert normalise_response(item, _correlation()).received_at == ""
+
+
+def test_a_shape_error_names_the_fields_never_the_values() -> None:
+    secretish = "+919100000001 Asha " * 20
+    event = {
+        "eventId": "e",
+        "eventType": "SurveyResponse",
+        "data": {"responseId": secretish * 2, "responderName": 5, "isAnonymous": secretish},
+    }
+    with pytest.raises(EventShapeError) as caught:
+        parse_response_event(event)
+    message = str(caught.value)
+    assert message == "data.responseId is longer than 256 characters (and 2 more)"
+    assert "9100000001" not in message
+    job = {"eventId": "e", "eventType": "JobResponse", "data": {"responseId": "  "}}
+    with pytest.raises(EventShapeError, match=r"^data\.responseId must not be blank$"):
+        parse_response_event(job)
+    with pytest.raises(EventShapeError, match=r"^data is missing$"):
+        parse_response_event({"eventId": "e", "eventType": "ActionResponse"})

@@ -240,7 +240,65 @@ BAD_INPUTS: list[tuple[str, Any, int, str]] = [
         "actionBody",
     ),
     ("action type", action_request(actionType="Essay"), 400, "actionType"),
+    # Lax values are refused, not guessed at: "yes" is not true, "48" is not 48.
+    *[
+        (
+            f"strict {field}={value!r}",
+            action_request(actionBody={**BODIES["Survey"]["actionBody"], field: value}),
+            400,
+            f"actionBody.{field}",
+        )
+        for field, value in (
+            ("isAnonymous", "yes"),
+            ("isAnonymous", 1),
+            ("isAnonymous", "true"),
+            ("acceptMultipleResponses", "false"),
+            ("dueDate", "48"),
+            ("dueDate", 48.0),
+        )
+    ],
+    (
+        "strict place",
+        action_request(
+            "LetsMeet",
+            actionBody={
+                **BODIES["LetsMeet"]["actionBody"],
+                "place": {"latitude": "18.5", "longitude": 73.8},
+            },
+        ),
+        400,
+        "actionBody.place.latitude",
+    ),
+    # A template variable is named when it is not a plain value or too long, or when it
+    # makes a field of the filled template too long.
+    *[
+        (
+            f"variable {case}",
+            {
+                "groupId": SAMPLE_GROUP,
+                "template": "opportunity-survey",
+                "variables": {"opportunityName": value},
+                "regarding": REGARDING,
+            },
+            400,
+            "variables.opportunityName",
+        )
+        for case, value in (
+            ("list", ["Contoso"]),
+            ("object", {"name": "Contoso"}),
+            ("null", None),
+            ("too long", "x" * 4001),
+            ("too long once filled", "x" * 195),
+        )
+    ],
     ("not json", "{not json", 400, "The body is not valid JSON."),
+    ("not json: NaN", '{"a": NaN}', 400, "The body is not valid JSON."),
+    (
+        "too deep",
+        '{"groupId":' + "[" * 10_000 + "]" * 10_000 + "}",
+        400,
+        "The body is nested deeper than 64 levels.",
+    ),
     ("array", [1, 2], 400, "The body must be a JSON object."),
     (
         "big",
@@ -262,8 +320,9 @@ async def test_bad_input_rejected_before_anything(
     assert resp.mimetype == "application/problem+json"
     problem = body_json(resp)
     assert problem["status"] == status
-    if "errors" in problem:
+    if "errors" in problem and not blamed.startswith("The body"):
         assert problem["errors"][0]["field"] == blamed, problem
+        assert blamed.rsplit(".", 1)[-1] in problem["detail"]  # the detail names it too
     else:
         assert problem["detail"] == blamed, problem
     assert sends(kaizala) == 0

@@ -90,6 +90,37 @@ async def test_sync_creates_reactivates_and_never_duplicates(
         await rt.aclose()
 
 
+async def test_recreate_must_be_a_json_boolean(
+    env: dict[str, str], kaizala: KaizalaSim, tmp_path: Path, host: ServerThread
+) -> None:
+    url = f"{host.url}/api/kaizala/webhook"
+    rt = Runtime(Settings.from_env(bridge_env(env, kaizala, tmp_path, WEBHOOK_CALLBACK_URL=url)))
+    set_runtime(rt)
+    try:
+        first = await sync()
+        for value in ("yes", 1, "true", "True", 0, "false", None):
+            resp = await call(
+                "sync_kaizala_webhooks",
+                request("POST", "/api/manage/webhooks/sync", body={"recreate": value}),
+            )
+            assert resp.status_code == 400, (value, resp.get_body())
+            problem = body_json(resp)
+            assert problem["errors"][0]["field"] == "recreate"
+            assert problem["detail"] == "Invalid field recreate: Input should be a valid boolean"
+        # Nothing was recreated: the same subscription, and no Kaizala call about webhooks.
+        assert [h["id"] for h in hooks(kaizala)] == [first["webhookId"]]
+        calls = len(kaizala.calls("webhook"))
+        resp = await call(
+            "sync_kaizala_webhooks",
+            request("POST", "/api/manage/webhooks/sync", body={"recreate": False}),
+        )
+        assert body_json(resp)["groups"][0]["actions"] == ["unchanged"]
+        assert len(kaizala.calls("webhook")) - calls == 1  # the one list call
+    finally:
+        set_runtime(None)
+        await rt.aclose()
+
+
 async def test_failed_handshake_creates_nothing(
     env: dict[str, str], kaizala: KaizalaSim, tmp_path: Path, host: ServerThread
 ) -> None:

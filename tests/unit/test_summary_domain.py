@@ -7,7 +7,7 @@ from typing import Any
 from shared.domain.conversation import conversation_group, conversation_note
 from shared.domain.correlation import Correlation
 from shared.domain.rendering import NOTE_TEXT_MAX_LENGTH
-from shared.domain.responses import NormalisedResponse
+from shared.domain.responses import NormalisedResponse, normalise_response
 from shared.domain.summary import (
     LATEST_TEXTS,
     TEXT_CHARS,
@@ -19,6 +19,7 @@ from shared.domain.summary import (
     summarise,
     summary_note,
 )
+from shared.stores.inbox import InboxItem
 
 CORRELATION = Correlation(
     "a-1", "c-1", "g-1", "opportunity", "b5e7", "Contoso", "Qualify", "Survey"
@@ -44,8 +45,15 @@ def response(job: dict[str, Any] | None = None, answer_time: int = 1000) -> Norm
     )
 
 
-def event(*questions: Any) -> dict[str, Any]:
-    return {"data": {"responseDetails": {"responseWithQuestions": list(questions)}}}
+def answered(*questions: Any) -> NormalisedResponse:
+    """The normalised response of a survey event with these questions (answer time 1000)."""
+    data = {
+        "responseId": "r-1",
+        "responderName": "Asha Rao",
+        "responseDetails": {"responseWithQuestions": list(questions)},
+    }
+    event = {"eventId": "e-1", "eventType": "SurveyResponse", "data": data}
+    return normalise_response(InboxItem("a-1", "e-1", event, 0, 0, responded_at=1000), CORRELATION)
 
 
 def record(rid: str, at: int, *answers: ResultAnswer, who: str = "X") -> ResultRecord:
@@ -58,8 +66,7 @@ def choice(title: str, *chosen: str, options: tuple[str, ...] = ("Yes", "No")) -
 
 def test_answers_are_kept_by_kind() -> None:
     kept = result_record(
-        response(),
-        event(
+        answered(
             {
                 "title": "Pick",
                 "type": "SingleOption",
@@ -77,7 +84,6 @@ def test_answers_are_kept_by_kind() -> None:
             {"title": "Notes", "type": "Text", "answer": "x" * 1000},
             {"title": "When", "type": "Date", "answer": 0},
             {"title": "ResponseTime", "type": "DateTime", "isInvisible": True, "answer": 5},
-            "not a question",
         ),
         recorded_at=7,
     )
@@ -94,7 +100,7 @@ def test_answers_are_kept_by_kind() -> None:
 
 
 def test_a_job_is_a_choice_of_its_state() -> None:
-    kept = result_record(response(job={"assigneeName": "M", "isCompleted": True}), {}, 1)
+    kept = result_record(response(job={"assigneeName": "M", "isCompleted": True}), 1)
     summary = summarise([kept])
     [status] = summary.questions
     assert [(o.title, o.count, o.percent) for o in status.options or []] == [

@@ -9,14 +9,15 @@ work. `receive_event` then processes the event inline, within a time budget.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import unquote
 
+from shared.domain import json_limits
 from shared.domain.responses import RESPONSE_EVENTS, answer_time
 from shared.errors import PayloadTooLargeError, UnauthorizedError, ValidationError
+from shared.logsafe import log_value
 from shared.services.inbound.conversation import wants_note
 from shared.services.inbound.deps import InboundDeps, short
 from shared.services.inbound.processing import process_event
@@ -77,7 +78,12 @@ async def accept_event(deps: InboundDeps, raw: bytes, presented_token: str | Non
         event=event,
         responded_at=item.responded_at,
     )
-    log.info("inbox accept event=%s type=%s result=%s", short(event_id), event_type, result.status)
+    log.info(
+        "inbox accept event=%s type=%s result=%s",
+        short(event_id),
+        log_value(event_type, 64),  # request text: escaped and bounded, like the id
+        result.status,
+    )
     return result
 
 
@@ -109,10 +115,7 @@ async def store_event(
 
 
 def _parse_event(raw: bytes) -> dict[str, Any]:
-    try:
-        event = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationError("The body is not valid JSON.") from None
+    event = json_limits.loads(raw)  # 400 when not JSON or nested too deep
     if not isinstance(event, dict):
         raise ValidationError("The body must be a JSON object.")
     for name in ("eventId", "eventType"):

@@ -20,8 +20,10 @@ from shared.adapters.dataverse import DataversePermanentError, activity_id_for
 from shared.adapters.retry import RetryPolicy
 from shared.domain.conversation import is_conversation
 from shared.domain.rendering import forward_body
+from shared.domain.response_event import EventShapeError, parse_response_event
 from shared.domain.responses import normalise_response
 from shared.errors import BridgeError
+from shared.logsafe import log_value
 from shared.services.inbound.activity import write_activity
 from shared.services.inbound.conversation import write_conversation_note
 from shared.services.inbound.deps import InboundDeps, short
@@ -39,7 +41,7 @@ Outcome = Literal["done", "orphan", "superseded", "pending", "dead", "ignored"]
 
 
 class _PermanentEventError(Exception):
-    """The stored event cannot become an activity (no response id, unreadable, ...)."""
+    """The stored event cannot be read back (not JSON, a corrupt blob): see InboxItem."""
 
 
 async def process_event(deps: InboundDeps, item: InboxItem, *, first: bool = False) -> Outcome:
@@ -54,19 +56,16 @@ async def process_event(deps: InboundDeps, item: InboxItem, *, first: bool = Fal
     try:
         if item.unreadable is not None:
             raise _PermanentEventError(item.unreadable)
-        data = item.event.get("data")
-        if not isinstance(data, dict):
-            raise _PermanentEventError("the event has no data object")
-        action_id, response_id = data.get("actionId"), data.get("responseId")
-        if not isinstance(response_id, str) or not response_id.strip():
-            raise _PermanentEventError("the event has no responseId")
-        correlation = await deps.correlations.find(action_id)
+        # The shape first: an event that is not what its type documents is dead, whatever
+        # its correlation (retrying it can never help).
+        shape = parse_response_event(item.event)
+        correlation = await deps.correlations.find(shape.data.actionId)
         if correlation is None:
             await _save(deps, item, "orphan", attempted_at=now)
             log.info("inbox event=%s outcome=orphan (no correlation)", short(item.event_id))
             return "orphan"
-        response = normalise_response(item, correlation, now)
-        activity_id = activity_id_for(response_id)
+        response = normalise_response(item, correlation, now, shape)
+        activity_id = activity_id_for(response.response_id)
         entity_set = deps.settings.dataverse_activity_set
         held = await write_activity(deps.dataverse(), entity_set, response, activity_id)
         if held is not None:
@@ -79,19 +78,16 @@ async def process_event(deps: InboundDeps, item: InboxItem, *, first: bool = Fal
                 held,
             )
             return "superseded"
-        await record_result(deps, item.event, response)  # the action's figures and its note
+        await record_result(deps, response)  # the action's figures and its note
         if deps.settings.response_forward_url:
             await deps.forward().post(forward_body(response, str(activity_id)))
-    except (DataversePermanentError, _PermanentEventError) as exc:
-        await _save(
-            deps,
-            item,
-            "dead",
-            attempted_at=now,
-            attempts=item.attempts + 1,
-            error=error_text(exc),
-        )
-        log.warning("inbox event=%s outcome=dead: %s", short(item.event_id), type(exc).__name__)
+    except (DataversePermanentError, _PermanentEventError, EventShapeError) as exc:
+        error = error_text(exc)
+        await _save(deps, item, "dead", attempted_at=now, attempts=item.attempts + 1, error=error)
+        # A shape error's text is ours (field names, never the event's text): logged whole, and
+        # escaped all the same; other errors by type, their detail stays in lastError.
+        reason = error if isinstance(exc, EventShapeError) else type(exc).__name__
+        log.warning("inbox event=%s outcome=dead: %s", short(item.event_id), log_value(reason))
         return "dead"
     except Exception as exc:  # transient, or unexpected: retried, bounded by the attempt limit
         return await retry_later(deps, item, exc, now)
@@ -218,7 +214,7 @@ def error_text(exc: BaseException) -> str:
     its type (messages of other errors can contain a URL whose query string is a secret)."""
     if isinstance(exc, BridgeError):
         text = f"{type(exc).__name__}: {exc.detail}"
-    elif isinstance(exc, _PermanentEventError):
+    elif isinstance(exc, _PermanentEventError | EventShapeError):
         text = f"{type(exc).__name__}: {exc}"
     else:
         text = type(exc).__name__

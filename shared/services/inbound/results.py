@@ -10,7 +10,6 @@ ahead unless a write is already pending. The note itself is written by the sweep
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from shared.domain.responses import NormalisedResponse
 from shared.domain.summary import result_record
@@ -19,9 +18,7 @@ from shared.services.inbound.deps import InboundDeps, short
 log = logging.getLogger(__name__)
 
 
-async def record_result(
-    deps: InboundDeps, event: dict[str, Any], response: NormalisedResponse
-) -> bool:
+async def record_result(deps: InboundDeps, response: NormalisedResponse) -> bool:
     """Keep the response's answers and mark the summary due; False when nothing changed.
 
     Raises StorageError (transient): the event is retried, and writing its activity again
@@ -31,7 +28,7 @@ async def record_result(
     if not c.correlation_id:
         return False  # no correlation id, no summary note to derive an id from
     now = deps.now_ms()
-    record = result_record(response, event, now)
+    record = result_record(response, now)
     if not await deps.results.record(c.correlation_id, record, response.event_id):
         log.info("results event=%s older than the answer held", short(response.event_id))
         return False
