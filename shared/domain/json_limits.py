@@ -58,21 +58,39 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def loads(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """The JSON value of `raw` (UTF-8, -16 or -32, as `json.loads` detects it).
+class JsonRefused(ValueError):
+    """Not JSON, or nested deeper than the limit (a ValueError, as `json.loads` raises)."""
 
-    Raises ValidationError (400): not JSON, or nested deeper than `max_depth`.
+
+def decode(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """The JSON value of `raw`, for answers from other systems (the adapters).
+
+    Raises JsonRefused (a ValueError): not JSON, or nested deeper than `max_depth`, so a hostile
+    or broken upstream answer can never reach Python's recursion limit.
     """
     try:
         text = raw.decode(json.detect_encoding(raw), "surrogatepass")
     except UnicodeDecodeError:
-        raise ValidationError(NOT_JSON) from None
+        raise JsonRefused(NOT_JSON) from None
     if exceeds_depth(text, max_depth):
-        raise ValidationError(
-            f"The body is nested deeper than {max_depth} levels.",
-            [{"field": "(body)", "message": "nested too deep"}],
-        )
+        raise JsonRefused(f"nested deeper than {max_depth} levels")
     try:
         return json.loads(text, parse_constant=_no_constant)
     except ValueError:  # JSONDecodeError, a NaN, an integer over Python's digit limit
-        raise ValidationError(NOT_JSON) from None
+        raise JsonRefused(NOT_JSON) from None
+
+
+def loads(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """The JSON value of a request body (UTF-8, -16 or -32, as `json.loads` detects it).
+
+    Raises ValidationError (400): not JSON, or nested deeper than `max_depth`.
+    """
+    try:
+        return decode(raw, max_depth)
+    except JsonRefused as exc:
+        if str(exc) == NOT_JSON:
+            raise ValidationError(NOT_JSON) from None
+        raise ValidationError(
+            f"The body is nested deeper than {max_depth} levels.",
+            [{"field": "(body)", "message": "nested too deep"}],
+        ) from None

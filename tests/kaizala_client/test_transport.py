@@ -271,3 +271,17 @@ async def test_a_server_error_of_a_service_post_is_not_retried() -> None:
         await transport.service("POST", "generatePin", json_body={}, secrets=())
 
     assert len(kaizala.requests) == 1
+
+
+# --- hostile answers ---------------------------------------------------------------------------
+
+
+async def test_a_deeply_nested_answer_is_a_typed_error_not_a_recursion_error() -> None:
+    # 10,000 levels would blow Python's recursion limit in json.loads; the depth is bounded first.
+    body = b"[" * 10_000 + b"]" * 10_000
+    kaizala = FakeKaizala(lambda request: reply(200, body, {"content-type": "application/json"}))
+    client = KaizalaClient(make_transport(kaizala), FakeTokens())
+
+    with pytest.raises(KaizalaError, match="not JSON"):
+        await client.list_groups()
+    assert len(kaizala.requests) == 1

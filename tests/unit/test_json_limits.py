@@ -66,3 +66,13 @@ def test_anything_that_is_not_json_is_a_400(raw: bytes) -> None:
     with pytest.raises(ValidationError) as caught:
         loads(raw)
     assert caught.value.detail == "The body is not valid JSON."
+
+
+def test_decode_refuses_deep_or_broken_upstream_json_as_a_value_error() -> None:
+    from shared.domain.json_limits import JsonRefused, decode
+
+    assert decode(b'{"a": [1, 2, {"b": null}]}') == {"a": [1, 2, {"b": None}]}
+    for raw in (b"[" * 10_000 + b"]" * 10_000, b"{not json", b"NaN", b"\xff\xfe\xfa"):
+        with pytest.raises(JsonRefused):
+            decode(raw)
+    assert issubclass(JsonRefused, ValueError)  # the adapters' `except ValueError` still holds

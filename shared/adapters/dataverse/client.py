@@ -45,6 +45,7 @@ from shared.adapters.identity import build_credential
 from shared.adapters.retry import RetryPolicy
 from shared.clock import Clock, wall
 from shared.config import is_loopback_host
+from shared.domain.json_limits import decode  # bounded depth: upstream JSON too
 from shared.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -240,7 +241,7 @@ class DataverseClient:
         if response.status_code == 404:
             return None
         try:
-            row = response.json()
+            row = decode(response.content)
         except ValueError:
             row = None
         etag = row.get("@odata.etag") if isinstance(row, dict) else None
@@ -264,7 +265,7 @@ class DataverseClient:
         if response.status_code == 404:
             return None
         try:
-            row = response.json()
+            row = decode(response.content)
         except ValueError:
             row = None
         if not isinstance(row, dict):
@@ -295,7 +296,7 @@ class DataverseClient:
         query = urlencode(params, quote_via=quote, safe="$,")
         response, _ = await self._call("GET", entity_set, f"{entity_set}?{query}", None)
         try:
-            rows = response.json()["value"]
+            rows = decode(response.content)["value"]
         except (ValueError, KeyError, TypeError):
             rows = None
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):

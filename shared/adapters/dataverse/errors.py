@@ -11,6 +11,7 @@ from __future__ import annotations
 import httpx
 
 from shared.adapters.retry import parse_retry_after
+from shared.domain.json_limits import decode  # bounded depth: upstream JSON too
 from shared.errors import BridgeError, UnavailableError, UpstreamError
 from shared.logsafe import excerpt, redact
 
@@ -112,7 +113,7 @@ def error_from_response(response: httpx.Response, token: str, now: float) -> Dat
 def _error_body(response: httpx.Response, token: str) -> tuple[str | None, str]:
     """Code and redacted message excerpt of an OData error body (or of whatever came instead)."""
     try:
-        error = response.json().get("error", {})
+        error = decode(response.content).get("error", {})
         code, message = error.get("code"), error.get("message")
     except (ValueError, AttributeError):
         code, message = None, None

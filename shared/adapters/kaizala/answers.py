@@ -20,6 +20,7 @@ from shared.adapters.kaizala.errors import (
     KaizalaNotFoundError,
     KaizalaServerError,
 )
+from shared.domain.json_limits import decode  # bounded depth: upstream JSON too
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -48,7 +49,7 @@ def read_json(response: httpx.Response, call: Call) -> Any:
     if not response.content.strip():
         return {}
     try:
-        return response.json()
+        return decode(response.content)
     except ValueError:
         raise KaizalaError(
             "malformed response: not JSON",
