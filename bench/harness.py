@@ -31,7 +31,7 @@ OPPORTUNITY_ID = "b5e7c3a0-3f1d-4c2b-9a8e-7d6f5e4c3b2a"
 ADMIN_MOBILE = "+919100000001"
 SAMPLE_EVENT_PATHS = (
     ROOT.parent / "shared" / "kaizala-api" / "events" / "survey_response.json",
-    ROOT / "tests" / "inbound" / "events" / "survey_response.json",  # a copy, for other layouts
+    ROOT / "tests" / "fixtures" / "events" / "survey_response.json",  # a copy (worktrees)
 )
 
 

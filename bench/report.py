@@ -19,6 +19,7 @@ SECTIONS = (
     ("Action sending", "actions."),
     ("Throttled burst", "burst."),
     ("Cold start", "coldstart."),
+    ("Soak", "soak."),
 )
 
 

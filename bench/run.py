@@ -28,6 +28,7 @@ from bench.coldstart import run_coldstart
 from bench.harness import RUNS, EventFactory, Sim, make_stack, onboard, prepare
 from bench.ingest import Plan, run_ingestion
 from bench.sending import run_burst, run_sends
+from bench.soak import FULL_SOAK, QUICK_SOAK, run_soak
 from bench.stats import Figure
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,6 +136,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             figures.update(cold.pop("figures"))
             details["coldstart"] = cold
+            soak = asyncio.run(
+                run_soak(stack, prepared, QUICK_SOAK if args.quick else FULL_SOAK, say)
+            )
+            figures.update(soak.pop("figures"))
+            details["soak"] = soak
         finally:
             sim.close()
 
