@@ -7,6 +7,7 @@ webhook handler, the `process_inbox` timer writes the note into the Dataverse si
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from devtools.dataverse_sim import SimState
@@ -298,3 +299,31 @@ async def test_the_figures_are_the_inbox_rows_and_leave_with_them(
     assert await rt.inbox_store.expire(cutoff) == 2
     assert (await status_of(old_cid))["summary"]["responses"] == 0
     assert (await status_of(new_cid))["summary"]["responses"] == 1
+
+
+async def test_a_row_still_pending_at_the_read_gets_a_follow_up_mark(
+    rt: Runtime, token: str, dv: SimState, clock: Clock
+) -> None:
+    # A response whose processing is in flight (marked, not yet `done`) when the sweeper reads
+    # the inbox is not in that note: the sweeper marks a later window for it.
+    cid, action_id = await send_survey()
+    await post_event(answer_event(action_id, "Asha Rao", at(1), {LIKELY: "Likely"}), token)
+    slow = answer_event(action_id, "Vikram Shah", at(2), {LIKELY: "Unlikely"})
+    now = int(clock.now * 1000)
+    await rt.inbox_store.add(
+        json.dumps(slow).encode(),
+        event_id=slow["eventId"],
+        event_type=slow["eventType"],
+        action_id=action_id,
+        response_id=slow["data"]["responseId"],
+        pending=True,
+        received_at=now,
+        responded_at=at(2),
+        next_attempt_at=now + 3_600_000,  # in flight elsewhere: not this sweep's to process
+        event=slow,
+    )
+    clock.advance(WAIT)
+    assert (await sweep_inbox(rt.inbound)).notes == 1
+    assert "Responses: 1\n" in notes(dv)[0]["notetext"]
+    [follow_up] = await rt.summary_due.marks(cid)
+    assert follow_up.due_at > clock.now * 1000
