@@ -31,7 +31,7 @@ from shared.stores.groups import GroupStore
 from shared.stores.inbox import InboxStore
 from shared.stores.kaizala_token import TokenRowStore
 from shared.stores.leases import LeaseStore
-from shared.stores.results import ResultStore
+from shared.stores.summary_due import SummaryDueStore
 
 if TYPE_CHECKING:
     import httpx
@@ -124,8 +124,8 @@ class Runtime:
         return InboxStore(self.tables)
 
     @cached_property
-    def results_store(self) -> ResultStore:
-        return ResultStore(self.tables)
+    def summary_due(self) -> SummaryDueStore:
+        return SummaryDueStore(self.tables)
 
     @cached_property
     def actions_store(self) -> ActionStore:
@@ -152,7 +152,6 @@ class Runtime:
             outbox=self.outbox,
             correlations=self.correlations,
             inbox=self.inbox_store,
-            results=self.results_store,
             leases=self.leases,
             budget=self.budget,
             kaizala=self.kaizala,
@@ -226,7 +225,7 @@ class Runtime:
             callbacks=self.callbacks,
             dataverse=lambda: self.dataverse,
             forward=lambda: self.forward,
-            results=self.results_store,
+            summary_due=self.summary_due,
             groups=self.groups,
             clock=self.clock,
         )

@@ -1,10 +1,10 @@
 """The results of one action: each response's latest answers, and the figures over all of them.
 
-Pure. The inbound half keeps one `ResultRecord` per response (its latest answers, reduced to
-what the figures need: chosen options, a number, or a bounded text) in the results store;
-`summarise` turns the records of an action into a `ResultSummary`, the one object both the
-summary note on the opportunity (`summary_note`) and `GET /api/actions/{id}` (`summary`) show,
-so the two always agree.
+Pure. The figures are derived from the inbox's written (done) events of an action:
+`latest_records` keeps one `ResultRecord` per response (its latest answers, reduced to what the
+figures need: chosen options, a number, or a bounded text); `summarise` turns the records of
+an action into a `ResultSummary`, the one object both the summary note on the opportunity
+(`summary_note`) and `GET /api/actions/{id}` (`summary`) show, so the two always agree.
 
 Figures, per question (keyed by title and type, in the order the questions first appear):
 - SingleOption / MultiOption (and a job's status): every offered option with how many responses
@@ -17,7 +17,6 @@ Figures, per question (keyed by title and type, in the order the questions first
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,8 +25,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from shared.domain.answers import is_number, iso_time, text
+from shared.domain.correlation import Correlation
 from shared.domain.rendering import NOTE_TEXT_MAX_LENGTH, truncate_utf16
-from shared.domain.responses import Answer, NormalisedResponse
+from shared.domain.response_event import EventShapeError
+from shared.domain.responses import (
+    RESPONSE_EVENTS,
+    Answer,
+    NormalisedResponse,
+    ResponseEvent,
+    normalise_response,
+)
 
 LATEST_TEXTS = 5  # text answers shown per question
 TEXT_CHARS = 300  # characters kept of each text answer (stored and shown)
@@ -71,18 +78,6 @@ class ResultRecord:
     answer_time: int  # epoch ms: when the member answered
     recorded_at: int  # epoch ms: when the bridge recorded this version
     answers: tuple[ResultAnswer, ...] = field(default=())
-
-    def answers_json(self) -> str:
-        return json.dumps([_answer_dict(a) for a in self.answers], ensure_ascii=False)
-
-    @staticmethod
-    def answers_from_json(raw: str) -> tuple[ResultAnswer, ...]:
-        """Stored answers back; anything unreadable is dropped rather than failing a summary."""
-        try:
-            items = json.loads(raw)
-        except ValueError:
-            return ()
-        return tuple(a for a in (_answer_from(i) for i in items or []) if a is not None)
 
 
 def result_record(response: NormalisedResponse, recorded_at: int) -> ResultRecord:
@@ -144,29 +139,25 @@ def _number_of(answer: Any) -> float | None:
     return None
 
 
-def _answer_dict(a: ResultAnswer) -> dict[str, Any]:
-    d: dict[str, Any] = {"t": a.title, "y": a.type, "k": a.kind}
-    if a.kind == "choice":
-        d["o"], d["c"] = list(a.options), list(a.chosen)
-    elif a.kind == "number":
-        d["n"] = a.number
-    else:
-        d["x"] = a.text
-    return d
-
-
-def _answer_from(d: Any) -> ResultAnswer | None:
-    if not isinstance(d, dict) or d.get("k") not in ("choice", "number", "text"):
-        return None
-    title, qtype, kind = str(d.get("t") or ""), str(d.get("y") or ""), d["k"]
-    if kind == "choice":
-        options = tuple(str(o) for o in d.get("o") or [])
-        return ResultAnswer(title, qtype, kind, options, tuple(str(c) for c in d.get("c") or []))
-    if kind == "number":
-        n = d.get("n")
-        number = float(n) if isinstance(n, int | float) and is_number(n) else None
-        return ResultAnswer(title, qtype, kind, number=number)
-    return ResultAnswer(title, qtype, kind, text=str(d.get("x") or ""))
+def latest_records(
+    rows: Iterable[tuple[ResponseEvent, int]], correlation: Correlation
+) -> list[ResultRecord]:
+    """One record per response from an action's written (done) events: the latest answer time
+    wins (an edit replaces, never adds), ties to the later processing. `rows` pairs each event
+    with when it was processed (epoch ms). An event that is not a response is skipped."""
+    latest: dict[str, tuple[tuple[int, int, str], NormalisedResponse, int]] = {}
+    for item, processed_at in rows:
+        if item.event.get("eventType") not in RESPONSE_EVENTS:
+            continue
+        try:
+            response = normalise_response(item, correlation)
+        except EventShapeError:
+            continue  # cannot be done (shape errors go dead), but never fails the figures
+        order = (response.answer_time, processed_at, response.event_id)
+        held = latest.get(response.response_id)
+        if held is None or order > held[0]:
+            latest[response.response_id] = (order, response, processed_at)
+    return [result_record(response, at) for _, response, at in latest.values()]
 
 
 # ---- the figures ----------------------------------------------------------------------------

@@ -37,6 +37,7 @@ MAX_KEY_CHARS = 100
 REPLAY_LIMIT = 1000
 EXPIRY_LIMIT = 1000
 INSPECT_LIMIT = 1000
+RESPONSE_ROWS_LIMIT = 5000  # rows read per action for its figures
 
 Status = Literal["pending", "done", "ignored", "orphan", "superseded", "dead"]
 
@@ -136,6 +137,15 @@ class DueRow:
             etag=stored.etag,
             entity=e,
         )
+
+
+@dataclass(frozen=True)
+class ResponseRows:
+    """An action's response rows as its figures read them (`InboxStore.response_rows`)."""
+
+    done: list[tuple[InboxItem, int]]  # (the row's event, processedAt epoch ms)
+    pending: int  # rows still to process (in flight or retrying)
+    truncated: bool  # the read stopped at its limit
 
 
 class InboxStore:
@@ -288,6 +298,33 @@ class InboxStore:
                 at = e.get("receivedAt") or 0
             newest[response_id] = max(newest.get(response_id, 0), int(at))
         return newest
+
+    async def response_rows(self, action_id: str, limit: int = RESPONSE_ROWS_LIMIT) -> ResponseRows:
+        """The done rows of an action (decoded events, with when each was processed), and how
+        many are still pending: what the action's figures are derived from.
+
+        One query of the action's partition (done and pending rows only), at most `limit` rows
+        (`truncated` then says so): an action past that many deliveries shows the figures of
+        the rows read.
+        """
+        done: list[tuple[InboxItem, int]] = []
+        pending = count = 0
+        async for row in self._tables.query(
+            TABLE,
+            "PartitionKey eq @pk and (status eq 'done' or status eq 'pending')",
+            {"pk": partition_for(action_id)},
+            page_size=1000,
+            limit=limit,
+        ):
+            count += 1
+            e = row.entity
+            if e.get("status") == "pending":
+                pending += 1
+            elif e.get("responseId"):
+                processed = e.get("processedAt")
+                at = int(processed) if isinstance(processed, int | float) else 0
+                done.append((InboxItem.from_entity(e), at))
+        return ResponseRows(done=done, pending=pending, truncated=count >= limit)
 
     async def requeue_orphans(self, action_id: str, now_ms: int) -> int:
         """Orphans of an action whose correlation exists now (adopted after a send in doubt)."""

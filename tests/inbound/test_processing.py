@@ -179,7 +179,7 @@ class CountingTables:
         await self.inner.close()
 
 
-async def test_warm_hot_path_is_five_table_transactions(
+async def test_warm_hot_path_is_three_table_transactions(
     rt: Runtime, token: str, sim: SimState, at: Clock
 ) -> None:
     action_id = str(uuid.uuid4())
@@ -187,27 +187,18 @@ async def test_warm_hot_path_is_five_table_transactions(
     counting = CountingTables(rt.tables)
     rt.tables = counting  # type: ignore[assignment]
     await post_event(survey_event(action_id), token)  # warms the correlation cache
-    # inbox row, correlation, the response's results row, the summary mark (read, create),
-    # the inbox row's outcome
+    # inbox row, correlation, the summary mark (one insert), the inbox row's outcome
     assert counting.calls == [
         "insert inbox",
         "get actionindex",
-        "insert responses",
-        "get responses",
-        "insert responses",
+        "insert summarydue",
         "update inbox",
     ]
     for _ in range(3):
         counting.calls.clear()
         assert body_json(await post_event(survey_event(action_id), token))["status"] == "accepted"
-        # the mark is pending now: read it, then one merge that cannot lose a race
-        assert counting.calls == [
-            "insert inbox",
-            "insert responses",
-            "get responses",
-            "upsert responses",
-            "update inbox",
-        ]
+        # the same window's mark exists: the insert conflicts, nothing is read or retried
+        assert counting.calls == ["insert inbox", "insert summarydue", "update inbox"]
     assert len(sim_tasks(sim)) == 4
 
 

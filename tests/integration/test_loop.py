@@ -56,6 +56,7 @@ ADMIN = "+919100000001"  # the connector's user: the group's admin
 OWNER_MOBILE, CONTACT_MOBILE, EXTRA = "+919100000002", "+919100000004", "+919100000003"
 MESSAGE = "Can we see a kiosk in a store next week?"
 DEBOUNCE = 30  # seconds: the summary note's (InboundDeps.summary_delay)
+WAIT = DEBOUNCE + 1  # a mark is due less than the debounce after its response
 
 
 def answers(likely: str, budget: int, note: str) -> list[Any]:
@@ -183,7 +184,7 @@ async def test_a_new_opportunity_gets_its_group_survey_task_and_summary_note(
     # The note waits for its debounce, then the inbox sweep writes it on the same opportunity.
     await run_timer("process_inbox")
     assert dataverse.notes() == []
-    clock.offset += DEBOUNCE + 1
+    clock.offset += WAIT
     await run_timer("process_inbox")
     [note] = dataverse.notes()
     assert note["annotationid"] == str(summary_note_id(cid))
@@ -273,7 +274,7 @@ async def test_responses_the_webhook_missed_are_backfilled_counted_and_not_doubl
     assert {(r["eventId"][:9], r["status"]) for r in rows} == {("backfill-", "done")}
     status = await status_of(cid)
     assert (status["responses"], status["summary"]["responses"]) == (3, 3)
-    clock.offset += DEBOUNCE + 1
+    clock.offset += WAIT
     await run_timer("process_inbox")
     [note] = dataverse.notes()
     assert "\nResponses: 3\n" in note["notetext"]
@@ -295,7 +296,7 @@ async def test_responses_the_webhook_missed_are_backfilled_counted_and_not_doubl
     assert {t["activityid"]: answers_in(t) for t in dataverse.tasks()} == before
     status = await status_of(cid)
     assert (status["responses"], status["summary"]["responses"]) == (3, 3)
-    clock.offset += DEBOUNCE + 1
+    clock.offset += WAIT
     await run_timer("process_inbox")
     [note] = dataverse.notes()
     assert figures_in(note) == figures

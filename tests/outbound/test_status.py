@@ -16,11 +16,13 @@ from typing import Any
 import httpx
 import pytest
 
+from shared.adapters.tables import pack_blob
 from shared.runtime import Runtime
 from shared.stores.inbox import TABLE as INBOX
 from shared.stores.inbox import inbox_key, partition_for
 from tests.bridge_fixtures import OPPORTUNITY, SAMPLE_GROUP, KaizalaSim, bridge_env
 from tests.conftest import installed_runtime
+from tests.inbound.conftest import survey_event
 from tests.support import body_json, call, request
 
 LONG_SUFFIX = "-" + "x" * 100
@@ -68,12 +70,14 @@ async def rt(
 
 
 async def intake_row(rt: Runtime, action_id: str, event_id: str, **fields: Any) -> None:
-    """An inbox row keyed exactly as intake keys it."""
+    """An inbox row keyed exactly as intake keys it, with its event (the figures read it)."""
+    event = survey_event(action_id, response_id=fields["responseId"], event_id=event_id)
     row = {
         "PartitionKey": partition_for(action_id),
         "RowKey": inbox_key(event_id),
         "attempts": 0,
         "receivedAt": int(time.time() * 1000),
+        **pack_blob(json.dumps(event).encode("utf-8")),
         **fields,
     }
     assert await rt.tables.insert(INBOX, row)

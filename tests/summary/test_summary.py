@@ -7,11 +7,11 @@ webhook handler, the `process_inbox` timer writes the note into the Dataverse si
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from devtools.dataverse_sim import SimState
 from shared.adapters.dataverse import DataverseClient, build_http_client, summary_note_id
-from shared.domain.summary import ResultAnswer, ResultRecord
 from shared.runtime import Runtime
 from shared.services.inbound import sweep_inbox
 from tests.bridge_fixtures import OPPORTUNITY
@@ -32,6 +32,7 @@ from tests.summary.conftest import (
 from tests.support import body_json, run_timer
 
 DELAY = 30  # seconds: the debounce of the note (InboundDeps.summary_delay)
+WAIT = DELAY + 1  # a response's mark is due less than the debounce after it
 CID = "0b6c1d2e-3f4a-4b5c-8d6e-7f8091a2b3c4"
 
 FIVE: list[tuple[str, int, dict[str, Any]]] = [
@@ -133,7 +134,7 @@ async def test_note_and_summary_after_five_mixed_responses_and_an_edit(
     await run_timer("process_inbox")
     assert notes(dv) == []  # not due yet
 
-    clock.advance(DELAY + 1)
+    clock.advance(WAIT)
     await run_timer("process_inbox")
     [note] = notes(dv)
     assert note["annotationid"] == str(summary_note_id(cid))
@@ -183,21 +184,26 @@ async def test_a_burst_of_answers_makes_one_note_write(
     assert len(dv.activities("tasks")) == 50
     assert note_writes(dv) == 0
 
-    clock.advance(DELAY + 1)
+    clock.advance(WAIT)
     await run_timer("process_inbox")
     assert note_writes(dv) == 1
     [note] = notes(dv)
     assert "Responses: 50\n" in note["notetext"]
     assert "   min 1 · mean 25.5 · max 50" in note["notetext"]
 
-    # Three more, 20 s apart: the note is due 30 s after the first of them, not pushed back
-    # by each answer (a steady trickle must not keep it from being written).
+    # Three more, 20 s apart: the note is due within the debounce of the first of them, not
+    # pushed back by each answer (a steady trickle must not keep it from being written):
+    # re-armed by the last answer it would be due 70 s after the first.
     for n in range(51, 54):
         event = answer_event(action_id, f"Member {n}", at(n), {LIKELY: "Unlikely", BUDGET: n})
         await post_event(event, token)
-        await run_timer("process_inbox")
-        assert note_writes(dv) == (1 if n < 53 else 2)
-        clock.advance(20)
+        if n == 51:
+            await run_timer("process_inbox")
+            assert note_writes(dv) == 1  # never before half the debounce
+        if n < 53:
+            clock.advance(20)
+    await run_timer("process_inbox")  # 40 s after the first of the three
+    assert note_writes(dv) == 2  # one write for the due windows together
     assert "Responses: 53\n" in notes(dv)[0]["notetext"]
     assert (await status_of(cid))["summary"]["responses"] == 53
 
@@ -205,14 +211,14 @@ async def test_a_burst_of_answers_makes_one_note_write(
 async def test_an_answer_during_the_note_write_is_in_the_next_one(
     rt: Runtime, token: str, dv: SimState, clock: Clock
 ) -> None:
-    _, action_id = await send_survey()
+    cid, action_id = await send_survey()
     gate = DataverseGate()
     http = build_http_client(gate)
     client = DataverseClient.from_settings(rt.settings, http)
     rt.inbound.dataverse = lambda: client
     first = answer_event(action_id, "Asha Rao", at(1), {LIKELY: "Likely", BUDGET: 1})
     await post_event(first, token)
-    clock.advance(DELAY + 1)
+    clock.advance(WAIT)
     held = gate.hold("PATCH", "")  # the note write (activities are conditional writes)
     sweep = asyncio.create_task(sweep_inbox(rt.inbound))
     await held.reached.wait()  # the figures are read: one response
@@ -222,11 +228,15 @@ async def test_an_answer_during_the_note_write_is_in_the_next_one(
     assert (await sweep).notes == 1
     assert "Responses: 1\n" in notes(dv)[0]["notetext"]
 
-    # The mark lost its settle to the second answer, so it is still due: no waiting.
+    # The second answer marked a later window, kept when the first one's mark was deleted.
+    [later] = await rt.summary_due.marks(cid)
+    assert later.due_at > clock.now * 1000
+    clock.advance(WAIT)
     assert (await sweep_inbox(rt.inbound)).notes == 1
     assert "Responses: 2\n" in notes(dv)[0]["notetext"]
     assert (await sweep_inbox(rt.inbound)).notes == 0
     assert note_writes(dv) == 2
+    assert await rt.summary_due.marks(cid) == []  # handled marks are gone: nothing to expire
     await client.aclose()
     await http.aclose()
 
@@ -236,12 +246,11 @@ async def test_a_failed_note_write_backs_off_then_succeeds(
 ) -> None:
     cid, action_id = await send_survey()
     await post_event(answer_event(action_id, "Asha Rao", at(1), {LIKELY: "Likely"}), token)
-    clock.advance(DELAY + 1)
+    clock.advance(WAIT)
     dv.set_down(True)
     assert (await sweep_inbox(rt.inbound)).notes == 0
-    mark = await rt.results_store.get_due(cid)
-    assert mark is not None and mark.pending and mark.attempts == 1
-    assert mark.due_at > clock.now * 1000  # backing off, not due at the next sweep
+    [mark] = await rt.summary_due.marks(cid)
+    assert mark.attempts == 1 and mark.due_at > clock.now * 1000  # backing off
     dv.set_down(False)
     requests = dv.stats()["requests"]
     await sweep_inbox(rt.inbound)
@@ -250,29 +259,34 @@ async def test_a_failed_note_write_backs_off_then_succeeds(
     clock.advance(3600)
     assert (await sweep_inbox(rt.inbound)).notes == 1
     assert note_writes(dv) == 1
-    mark = await rt.results_store.get_due(cid)
-    assert mark is not None and not mark.pending and mark.attempts == 0
+    assert await rt.summary_due.marks(cid) == []
 
 
-async def test_an_older_answer_never_replaces_a_newer_one_in_the_results(rt: Runtime) -> None:
-    # The store's own rule, under whatever order processing reaches it in.
-    store = rt.results_store
-    newer = ResultRecord(
-        "r-1", "Asha", at(20), 2, (ResultAnswer(NOTES, "Text", "text", text="new"),)
-    )
-    older = ResultRecord(
-        "r-1", "Asha", at(10), 3, (ResultAnswer(NOTES, "Text", "text", text="old"),)
-    )
-    assert await store.record(CID, newer, "e-2")
-    assert not await store.record(CID, older, "e-1")
-    assert await store.record(CID, newer, "e-2")  # the same answer again: kept, no error
-    [kept] = await store.records(CID)
-    assert (kept.answer_time, kept.answers[0].text) == (at(20), "new")
+async def test_an_older_answer_never_replaces_a_newer_one_in_the_figures(
+    rt: Runtime, token: str, dv: SimState, clock: Clock
+) -> None:
+    # The edit is delivered first; the original answer, older, comes after it and is
+    # superseded (the task holds the newer one): a superseded row never counts.
+    cid, action_id = await send_survey()
+    first = answer_event(action_id, "Asha Rao", at(10), {NOTES: "old"})
+    rid = first["data"]["responseId"]
+    edit = answer_event(action_id, "Asha Rao", at(20), {NOTES: "new"}, response_id=rid, edit=True)
+    await post_event(edit, token)
+    await post_event(first, token)
+    summary = (await status_of(cid))["summary"]
+    assert summary["responses"] == 1
+    [notes_q] = [q for q in summary["questions"] if q["title"] == NOTES]
+    assert [a["text"] for a in notes_q["latest"]] == ["new"]
+    clock.advance(WAIT)
+    await run_timer("process_inbox")
+    assert "- Asha Rao, 2026-01-01T00:00:20Z: new" in notes(dv)[0]["notetext"]
+    assert ": old" not in notes(dv)[0]["notetext"]
 
 
-async def test_retention_forgets_whole_actions_after_their_latest_response(
+async def test_the_figures_are_the_inbox_rows_and_leave_with_them(
     rt: Runtime, token: str, clock: Clock
 ) -> None:
+    # Nothing is stored per response besides its inbox row: inbox retention is the figures'.
     old_cid, old_action = await send_survey("Old survey")
     new_cid, new_action = await send_survey("New survey")
     await post_event(answer_event(old_action, "Asha Rao", at(1), {LIKELY: "Likely"}), token)
@@ -281,8 +295,35 @@ async def test_retention_forgets_whole_actions_after_their_latest_response(
     await post_event(answer_event(new_action, "Meera Iyer", at(3), {LIKELY: "Likely"}), token)
     cutoff = int((clock.now - 86_400) * 1000)  # between the two actions' latest responses
 
-    assert await rt.results_store.expire(cutoff) == 1
-    assert await rt.results_store.records(old_cid) == []
-    assert await rt.results_store.get_due(old_cid) is None
-    assert len(await rt.results_store.records(new_cid)) == 1
-    assert await rt.results_store.get_due(new_cid) is not None
+    assert (await status_of(old_cid))["summary"]["responses"] == 2
+    assert await rt.inbox_store.expire(cutoff) == 2
+    assert (await status_of(old_cid))["summary"]["responses"] == 0
+    assert (await status_of(new_cid))["summary"]["responses"] == 1
+
+
+async def test_a_row_still_pending_at_the_read_gets_a_follow_up_mark(
+    rt: Runtime, token: str, dv: SimState, clock: Clock
+) -> None:
+    # A response whose processing is in flight (marked, not yet `done`) when the sweeper reads
+    # the inbox is not in that note: the sweeper marks a later window for it.
+    cid, action_id = await send_survey()
+    await post_event(answer_event(action_id, "Asha Rao", at(1), {LIKELY: "Likely"}), token)
+    slow = answer_event(action_id, "Vikram Shah", at(2), {LIKELY: "Unlikely"})
+    now = int(clock.now * 1000)
+    await rt.inbox_store.add(
+        json.dumps(slow).encode(),
+        event_id=slow["eventId"],
+        event_type=slow["eventType"],
+        action_id=action_id,
+        response_id=slow["data"]["responseId"],
+        pending=True,
+        received_at=now,
+        responded_at=at(2),
+        next_attempt_at=now + 3_600_000,  # in flight elsewhere: not this sweep's to process
+        event=slow,
+    )
+    clock.advance(WAIT)
+    assert (await sweep_inbox(rt.inbound)).notes == 1
+    assert "Responses: 1\n" in notes(dv)[0]["notetext"]
+    [follow_up] = await rt.summary_due.marks(cid)
+    assert follow_up.due_at > clock.now * 1000

@@ -15,11 +15,13 @@ from shared.domain.summary import (
     ResultAnswer,
     ResultRecord,
     fmt,
+    latest_records,
     result_record,
     summarise,
     summary_note,
 )
 from shared.stores.inbox import InboxItem
+from shared.stores.summary_due import due_time
 
 CORRELATION = Correlation(
     "a-1", "c-1", "g-1", "opportunity", "b5e7", "Contoso", "Qualify", "Survey"
@@ -96,7 +98,41 @@ def test_answers_are_kept_by_kind() -> None:
     assert len(by_title["Notes"].text) == TEXT_CHARS
     assert by_title["When"].text == "1970-01-01T00:00:00Z"
     assert (kept.answer_time, kept.recorded_at, kept.responder) == (1000, 7, "Asha Rao")
-    assert ResultRecord.answers_from_json(kept.answers_json()) == kept.answers
+
+
+def stored(event_id: str, response_id: str, answer_time: int, text: str) -> InboxItem:
+    """An inbox row's event: a survey answer of `response_id` at `answer_time`."""
+    data = {
+        "responseId": response_id,
+        "responderName": "Asha Rao",
+        "responseDetails": {
+            "responseWithQuestions": [{"title": "Notes", "type": "Text", "answer": text}]
+        },
+    }
+    event = {"eventId": event_id, "eventType": "SurveyResponse", "data": data}
+    return InboxItem("a-1", event_id, event, 0, 0, responded_at=answer_time)
+
+
+def test_latest_records_keep_one_record_per_response_the_latest_answer() -> None:
+    rows = [
+        (stored("e-3", "r-1", 3000, "edited"), 10),  # the edit, processed before the answer
+        (stored("e-1", "r-1", 1000, "first"), 20),
+        (stored("e-2", "r-2", 2000, "other"), 15),
+        (InboxItem("a-1", "e-9", {"eventId": "e-9", "eventType": "ActionCreated"}, 0, 0), 30),
+    ]
+    kept = {r.response_id: r for r in latest_records(rows, CORRELATION)}
+    assert sorted(kept) == ["r-1", "r-2"]  # not a response: skipped
+    assert (kept["r-1"].answers[0].text, kept["r-1"].recorded_at) == ("edited", 10)
+    assert summarise(kept.values()).responses == 2
+
+
+def test_due_windows_debounce_and_never_move_back() -> None:
+    delay, window = 30_000, 15_000  # a window is half the debounce
+    first = due_time(1_000_000, delay)
+    assert first % window == 0 and 1_000_000 + window <= first < 1_000_000 + delay
+    # a burst inside one window: one mark; the next window: a later one, never an earlier
+    assert due_time(first - window, delay) == first
+    assert due_time(first - window + 1, delay) == first + window
 
 
 def test_a_job_is_a_choice_of_its_state() -> None:

@@ -17,14 +17,16 @@ from shared.services.callback_tokens import CallbackTokens
 from shared.stores.correlations import CorrelationStore
 from shared.stores.groups import GroupStore
 from shared.stores.inbox import InboxStore
-from shared.stores.results import ResultStore
+from shared.stores.summary_due import SummaryDueStore
 
 INLINE_BUDGET_SECONDS = 4.0  # Kaizala waits for the answer; the rest belongs to the sweeper
 EVENT_TIMEOUT_SECONDS = 60.0  # one event in the sweeper: Dataverse retry plus the forward
 BACKOFF_BASE_SECONDS = 30.0
 BACKOFF_MAX_SECONDS = 3600.0
 EXPIRY_INTERVAL_SECONDS = 3600.0
-# An action's summary note is written at most once per this many seconds (by the sweeper).
+# The debounce of an action's summary note: a response marks it due at the end of the next
+# window of half this many seconds, so it is written 15-30 s after (then the sweep), at most once
+# per window.
 SUMMARY_DELAY_SECONDS = 30.0
 
 
@@ -62,7 +64,7 @@ class InboundDeps:
     callbacks: CallbackTokens
     dataverse: Callable[[], DataverseClient]
     forward: Callable[[], ForwardSink]
-    results: ResultStore  # each response's latest answers, and the summary notes due
+    summary_due: SummaryDueStore  # the summary notes due (the figures come from the inbox)
     groups: GroupStore  # the group registry: which groups' chat becomes notes
     clock: Clock = wall
     jitter: Callable[[], float] = random.random

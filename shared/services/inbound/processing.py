@@ -2,9 +2,9 @@
 
 Inline right after the insert (`receive_event`) or by the sweeper: the correlation (actionId →
 opportunity, cached per process), one conditional write of the activity (`activity.py`), the
-response's answers for the action's summary (`results.py`: one row, and the note marked due),
-the optional forward, then one update of the inbox row. Four table transactions per event once
-warm (the intake's insert makes five). A chat event of a conversation group becomes one note
+optional forward, the action's summary note marked due (`results.py`: one insert), then one
+update of the inbox row. Two table transactions per event once warm (the intake's insert makes
+three). A chat event of a conversation group becomes one note
 instead (`process_conversation_event`, `conversation.py`). Whatever fails is saved on the row:
 `dead` when retrying cannot help, else `pending` with a back-off (the one retry policy), `dead`
 once the attempts run out.
@@ -27,7 +27,7 @@ from shared.logsafe import log_value
 from shared.services.inbound.activity import write_activity
 from shared.services.inbound.conversation import write_conversation_note
 from shared.services.inbound.deps import InboundDeps, short
-from shared.services.inbound.results import record_result
+from shared.services.inbound.results import mark_summary_due
 from shared.stores.inbox import InboxItem, Status
 
 log = logging.getLogger(__name__)
@@ -78,9 +78,11 @@ async def process_event(deps: InboundDeps, item: InboxItem, *, first: bool = Fal
                 held,
             )
             return "superseded"
-        await record_result(deps, response)  # the action's figures and its note
         if deps.settings.response_forward_url:
             await deps.forward().post(forward_body(response, str(activity_id)))
+        # Last before `done`: the sweeper counts done rows, and a row it finds pending gets a
+        # follow-up mark (summaries.py), so a response is in a note however the two interleave.
+        await mark_summary_due(deps, response)
     except (DataversePermanentError, _PermanentEventError, EventShapeError) as exc:
         error = error_text(exc)
         await _save(deps, item, "dead", attempted_at=now, attempts=item.attempts + 1, error=error)

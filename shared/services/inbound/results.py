@@ -1,36 +1,28 @@
-"""Record each written response's latest answers for its action's results (the summary).
+"""Mark the action's summary note due after a written response: ONE table transaction.
 
-Called by the processing of a response event right after its activity is written: the
-response's answers go to the results store (one row per response: an edit replaces it, an
-older answer never does), and the action's summary note is marked due `summary_delay` seconds
-ahead unless a write is already pending. The note itself is written by the sweeper
-(`summaries.py`), so a burst of answers makes one note write, not one per answer.
+Called by the processing of a response event once its activity (and the optional forward) is
+written, just before its inbox row is saved `done`. Nothing of the response is stored here: the
+inbox row is the record, and the sweeper (`summaries.py`) derives the figures from the action's
+done rows when it writes the note. The mark is an insert keyed by its due window
+(`shared.stores.summary_due`): a burst makes one mark per window, a conflict is the same note
+write already marked, and a trickle cannot push the write back.
 """
 
 from __future__ import annotations
 
-import logging
-
 from shared.domain.responses import NormalisedResponse
-from shared.domain.summary import result_record
-from shared.services.inbound.deps import InboundDeps, short
-
-log = logging.getLogger(__name__)
+from shared.services.inbound.deps import InboundDeps
+from shared.stores.summary_due import due_time
 
 
-async def record_result(deps: InboundDeps, response: NormalisedResponse) -> bool:
-    """Keep the response's answers and mark the summary due; False when nothing changed.
+async def mark_summary_due(deps: InboundDeps, response: NormalisedResponse) -> bool:
+    """Mark the note due for this response's window; False when that window was marked.
 
-    Raises StorageError (transient): the event is retried, and writing its activity again
-    changes nothing.
+    Raises StorageError (transient): the event is retried (writing its activity again changes
+    nothing), so a written response is never left without a mark.
     """
     c = response.correlation
     if not c.correlation_id:
         return False  # no correlation id, no summary note to derive an id from
     now = deps.now_ms()
-    record = result_record(response, now)
-    if not await deps.results.record(c.correlation_id, record, response.event_id):
-        log.info("results event=%s older than the answer held", short(response.event_id))
-        return False
-    await deps.results.mark_due(c, now + int(deps.summary_delay * 1000), now)
-    return True
+    return await deps.summary_due.mark(c, due_time(now, int(deps.summary_delay * 1000)), now)

@@ -82,7 +82,6 @@ async def sweep_inbox(
         deps.expiry.ran()
         cutoff = now - deps.settings.retention_days * 86_400_000
         report.expired = await deps.inbox.expire(cutoff)
-        await deps.results.expire(cutoff)
     log.info("process_inbox %s", json.dumps(report.as_dict(), separators=(",", ":")))
     return report
 

@@ -36,7 +36,6 @@ from shared.stores.correlations import CorrelationStore
 from shared.stores.groups import GroupStore
 from shared.stores.inbox import InboxStore
 from shared.stores.leases import LeaseStore
-from shared.stores.results import ResultStore
 
 __all__ = [
     "DUPLICATE_WAIT_SECONDS",
@@ -58,7 +57,6 @@ class Outbound:
         outbox: OutboxStore,
         correlations: CorrelationStore,
         inbox: InboxStore,
-        results: ResultStore,
         leases: LeaseStore,
         budget: Budget,
         kaizala: KaizalaClient,
@@ -70,7 +68,6 @@ class Outbound:
         self._actions = actions
         self._inbox = inbox
         self._groups = groups  # for the status: people left out of a per-opportunity group
-        self._results = results
         self._sender = Sender(
             actions, outbox, correlations, budget, kaizala, clock=clock, ready=ready
         )
@@ -95,7 +92,7 @@ class Outbound:
 
     async def status(self, cid: str) -> ActionStatus:
         """GET /api/actions/{correlationId}."""
-        return await action_status(self._actions, self._inbox, self._results, cid, self._groups)
+        return await action_status(self._actions, self._inbox, cid, self._groups)
 
     async def drain(self, max_seconds: float = 50.0, holder: str | None = None) -> dict[str, int]:
         """The drain_outbox timer: queued actions, in order, within the budget."""
