@@ -231,17 +231,32 @@ class Cluster:
         return found
 
     def run_timer(self, name: str, hosts: list[Host] | None = None) -> None:
-        """Start `name` on these hosts (default: all) at once, and wait for each to finish."""
+        self.run_timers([name], hosts)
+
+    def run_timers(self, names: list[str], hosts: list[Host] | None = None) -> None:
+        """Start every named timer on these hosts (default: all) at the same moment, and wait
+        until each invocation has finished (its line in the host's log)."""
         chosen = hosts if hosts is not None else self.hosts
-        before = {h.index: h.invocations(name) for h in chosen}
+        before = {(h.index, n): h.invocations(n) for h in chosen for n in names}
         with httpx.Client(timeout=10) as client:
-            for host in chosen:
-                answer = client.post(f"{host.url}/admin/functions/{name}", json={"input": ""})
-                assert answer.status_code == 202, answer.text
-        for host in chosen:
+            for name in names:
+                for host in chosen:
+                    answer = client.post(f"{host.url}/admin/functions/{name}", json={"input": ""})
+                    assert answer.status_code == 202, answer.text
+        for (index, name), count in before.items():
+            host = self.hosts[index]
             wait_until(
-                lambda h=host: h.invocations(name) > before[h.index], 60, f"{name} on {host.index}"
+                lambda h=host, n=name, c=count: h.invocations(n) > c, 90, f"{name} on host {index}"
             )
+            failed = host.invocations(name, "error")
+            assert failed == 0, f"{name} failed on host {index}:\n{host.text()[-3000:]}"
+
+    def values(self) -> dict[str, str]:
+        """The settings every host runs with (for a runtime in the test process)."""
+        values: dict[str, str] = json.loads(self.settings_path.read_text(encoding="utf-8"))[
+            "Values"
+        ]
+        return values
 
     def kaizala_calls(self, since: int, path_contains: str, method: str | None = None) -> list[Any]:
         assert self.kaizala is not None

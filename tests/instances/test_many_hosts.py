@@ -7,29 +7,12 @@ never inside a host. Requests to different hosts are sent at the same moment fro
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
-import pytest
 
-from devtools.azurite import Azurite
-from tests.cluster import WEBHOOK, Cluster, cluster, survey_event, survey_request
-
-# A short shared budget, so a burst of a few dozen sends spans several windows; Kaizala's own
-# throttle on the same window (a little above the bridge's budget) must never answer 429.
-BUDGET = {"KAIZALA_CALLS_PER_MINUTE": "44", "KAIZALA_THROTTLE_WINDOW_SECONDS": "3"}
-
-
-@pytest.fixture(scope="module")
-def hosts(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    folder = tmp_path_factory.mktemp("instances")
-    with cluster(azurite.connection_string, folder, **BUDGET) as running:
-        assert running.kaizala is not None
-        running.kaizala.config(throttleWindowSeconds=3, connectorLimitPerWindow=50)
-        running.token = running.onboard()  # type: ignore[attr-defined]
-        yield running
+from tests.cluster import WEBHOOK, Cluster, survey_event, survey_request
 
 
 def deliver(host_url: str, event: dict[str, Any], token: str) -> httpx.Response:
@@ -54,7 +37,7 @@ def tasks_for(running: Cluster, event_id: str) -> list[dict[str, Any]]:
 def test_ten_deliveries_across_hosts_make_one_task(hosts: Cluster) -> None:
     action = hosts.send_survey("Split deliveries")
     event = survey_event(action["actionId"])
-    token: str = hosts.token  # type: ignore[attr-defined]
+    token = hosts.callback_token()
     assert hosts.dataverse is not None
     writes = hosts.dataverse.stats()["writes"]
     urls = [hosts.hosts[i % len(hosts.hosts)].url for i in range(10)]
