@@ -245,9 +245,11 @@ class Cluster:
                     assert answer.status_code == 202, answer.text
         for (index, name), count in before.items():
             host = self.hosts[index]
-            wait_until(
-                lambda h=host, n=name, c=count: h.invocations(n) > c, 90, f"{name} on host {index}"
-            )
+
+            def finished(h: Host = host, n: str = name, c: int = count) -> bool:
+                return h.invocations(n) > c
+
+            wait_until(finished, 90, f"{name} on host {index}")
             failed = host.invocations(name, "error")
             assert failed == 0, f"{name} failed on host {index}:\n{host.text()[-3000:]}"
 
@@ -291,7 +293,7 @@ def survey_event(action_id: str, event_id: str | None = None) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def cluster(storage: str, folder: Path, size: int = 3, **extra: str) -> Iterator[Cluster]:
+def cluster(storage: str, folder: Path, *, size: int = 3, **extra: str) -> Iterator[Cluster]:
     running = Cluster(storage, folder, size, dict(extra)).start()
     try:
         yield running
