@@ -63,7 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(format_table(describe_functions(indexed)))
             return 0
         asgi = create_host_app(
-            indexed, shutdown_grace=SHUTDOWN_GRACE_SECONDS, on_shutdown=_close_app_clients
+            indexed,
+            timers=not args.no_schedules,
+            shutdown_grace=SHUTDOWN_GRACE_SECONDS,
+            on_shutdown=_close_app_clients,
         )
     except HostError as e:
         logger.error("cannot start: %s", e, exc_info=e.__cause__)
@@ -107,6 +110,11 @@ def _parser() -> argparse.ArgumentParser:
         "--app", default="function_app", help="module[:attribute], attribute default 'app'"
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument(
+        "--no-schedules",
+        action="store_true",
+        help="run timers only when asked (POST /admin/functions/<name>), never on schedule",
+    )
     parser.add_argument(
         "--list", action="store_true", help="print the functions (auth level, route) and exit"
     )
