@@ -179,7 +179,7 @@ class CountingTables:
         await self.inner.close()
 
 
-async def test_warm_hot_path_is_five_table_transactions(
+async def test_warm_hot_path_is_seven_table_transactions(
     rt: Runtime, token: str, sim: SimState, at: Clock
 ) -> None:
     action_id = str(uuid.uuid4())
@@ -187,26 +187,31 @@ async def test_warm_hot_path_is_five_table_transactions(
     counting = CountingTables(rt.tables)
     rt.tables = counting  # type: ignore[assignment]
     await post_event(survey_event(action_id), token)  # warms the correlation cache
-    # inbox row, correlation, the response's results row, the summary mark (read, create),
-    # the inbox row's outcome
+    # the due-index entry (before the row: the sweep's only way to find it), inbox row,
+    # correlation, the response's results row, the summary mark (read, create), the inbox
+    # row's outcome, then the entry goes (after the row is done)
     assert counting.calls == [
+        "upsert dueindex",
         "insert inbox",
         "get actionindex",
         "insert responses",
         "get responses",
         "insert responses",
         "update inbox",
+        "delete dueindex",
     ]
     for _ in range(3):
         counting.calls.clear()
         assert body_json(await post_event(survey_event(action_id), token))["status"] == "accepted"
         # the mark is pending now: read it, then one merge that cannot lose a race
         assert counting.calls == [
+            "upsert dueindex",
             "insert inbox",
             "insert responses",
             "get responses",
             "upsert responses",
             "update inbox",
+            "delete dueindex",
         ]
     assert len(sim_tasks(sim)) == 4
 

@@ -20,6 +20,7 @@ from shared.errors import PayloadTooLargeError, UnauthorizedError, ValidationErr
 from shared.services.inbound.conversation import wants_note
 from shared.services.inbound.deps import InboundDeps, short
 from shared.services.inbound.processing import process_event
+from shared.stores.due_index import DueEntry
 from shared.stores.inbox import InboxItem
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class AcceptResult:
     received_at: int
     event: dict[str, Any]
     responded_at: int | None = None
+    due_entry: DueEntry | None = None  # the row's due-index entry, removed once it is done
 
 
 async def accept_event(deps: InboundDeps, raw: bytes, presented_token: str | None) -> AcceptResult:
@@ -76,6 +78,7 @@ async def accept_event(deps: InboundDeps, raw: bytes, presented_token: str | Non
         received_at=now,
         event=event,
         responded_at=item.responded_at,
+        due_entry=item.due_entry,
     )
     log.info("inbox accept event=%s type=%s result=%s", short(event_id), event_type, result.status)
     return result
@@ -139,6 +142,7 @@ async def receive_event(deps: InboundDeps, raw: bytes, presented_token: str | No
         attempts=0,
         received_at=result.received_at,
         responded_at=result.responded_at,
+        due_entry=result.due_entry,
     )
     try:
         await asyncio.wait_for(process_event(deps, item, first=True), deps.inline_budget)
