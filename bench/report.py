@@ -19,6 +19,8 @@ SECTIONS = (
     ("Action sending", "actions."),
     ("Throttled burst", "burst."),
     ("Cold start", "coldstart."),
+    ("Sweep scaling: the inbox", "sweeps.inbox."),
+    ("Sweep scaling: actions (stale `sending`, backfill, retention)", "sweeps.sending."),
 )
 
 

@@ -4,8 +4,9 @@
 recorded as (method, table, $filter) before it goes, and `crash_at(n)` makes the n-th matching
 write raise `Crash` instead of being sent, as if the process died just before it (so the same
 point is "just after" the previous write). `Crash` derives from BaseException: no
-`except Exception` of the product swallows it, exactly like a killed process. Install it on a
-runtime before its first table call with `wire_tables(rt)`.
+`except Exception` of the product swallows it, exactly like a killed process. `fail_at(n)`
+instead fails that write as a refused connection does (the SDK raises ServiceRequestError).
+Install it on a runtime before its first table call with `wire_tables(rt)`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from azure.core.exceptions import ServiceRequestError
 from azure.core.pipeline.transport import AioHttpTransport
 from azure.data.tables.aio import TableServiceClient
 
@@ -50,14 +52,20 @@ class TableWire(AioHttpTransport):
         super().__init__(**kwargs)
         self.prefix = prefix
         self.sent: list[Sent] = []
-        self._crash: tuple[Callable[[Sent], bool], int] | None = None
+        self._fault: tuple[Callable[[Sent], bool], int, Callable[[str], BaseException]] | None = (
+            None
+        )
 
     def crash_at(self, n: int, where: Callable[[Sent], bool]) -> None:
         """Raise Crash instead of sending the n-th (1-based) write for which `where` holds."""
-        self._crash = (where, n)
+        self._fault = (where, n, Crash)
+
+    def fail_at(self, n: int, where: Callable[[Sent], bool]) -> None:
+        """Fail the n-th write for which `where` holds, as a refused connection (not sent)."""
+        self._fault = (where, n, ServiceRequestError)
 
     def disarm(self) -> None:
-        self._crash = None
+        self._fault = None
 
     def mark(self) -> int:
         return len(self.sent)
@@ -82,13 +90,13 @@ class TableWire(AioHttpTransport):
 
     async def send(self, request: Any, **kwargs: Any) -> Any:
         sent = self._describe(str(request.method).upper(), str(request.url))
-        if self._crash is not None and sent.write:
-            where, n = self._crash
+        if self._fault is not None and sent.write:
+            where, n, error = self._fault
             if where(sent):
                 if n <= 1:
-                    self._crash = None
-                    raise Crash(str(sent))
-                self._crash = (where, n - 1)
+                    self._fault = None
+                    raise error(str(sent))
+                self._fault = (where, n - 1, error)
         self.sent.append(sent)
         return await super().send(request, **kwargs)
 

@@ -162,6 +162,32 @@ async def test_a_crash_before_any_write_leaves_no_due_row_unindexed_and_one_task
         assert await entries(restarted.tables) == []  # the extra entries were swept away
 
 
+async def test_a_failed_entry_deletion_fails_nothing_and_the_sweep_deletes_it_later(
+    rt: Runtime,
+    wire: TableWire,
+    wired_token: str,
+    sim: SimState,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    action_id = str(uuid.uuid4())
+    await correlate(rt.tables, action_id)
+    await sweep_inbox(rt.inbound)
+    event = survey_event(action_id)
+    deletion = lambda s: s.method == "DELETE" and s.table == "dueindex"  # noqa: E731
+    wire.fail_at(1, deletion)  # storage refuses the entry's deletion once the row is done
+    assert body_json(await post_event(event, wired_token))["status"] == "accepted"
+    assert (await row_of(rt.tables, event["eventId"]))["status"] == "done"
+    assert "entry left for the sweep to remove (StorageError)" in caplog.text
+    (extra,) = await entries(rt.tables)
+    clock.advance(61)  # the entry's time (the inline grace) has come
+    report = await sweep_inbox(rt.inbound, expire=False)
+    assert (report.found, report.claimed) == (0, 0)  # the row is done: nothing to process
+    assert await entries(rt.tables) == []
+    assert extra["rk"] == (await row_of(rt.tables, event["eventId"]))["RowKey"]
+    assert len(sim_tasks(sim)) == 1
+
+
 async def seed_done_rows(tables: TableStore, count: int, now_ms: int) -> None:
     """Rows as the inbox keeps them once written (done), straight into the table."""
     raw = encode(survey_event(str(uuid.uuid4())))
