@@ -188,6 +188,35 @@ async def test_a_failed_entry_deletion_fails_nothing_and_the_sweep_deletes_it_la
     assert len(sim_tasks(sim)) == 1
 
 
+async def test_a_row_removed_meanwhile_keeps_no_new_entry_and_its_old_one_is_swept(
+    rt: Runtime, clock: Clock
+) -> None:
+    event = survey_event(str(uuid.uuid4()))
+    now = rt.inbound.now_ms()
+    item, inserted = await rt.inbox_store.add(
+        encode(event),
+        event_id=event["eventId"],
+        event_type=event["eventType"],
+        action_id=event["data"]["actionId"],
+        response_id=event["data"]["responseId"],
+        pending=True,
+        received_at=now,
+        responded_at=now,
+        next_attempt_at=now + 60_000,
+        event=event,
+    )
+    assert inserted and item.due_entry is not None
+    assert await rt.tables.delete("inbox", item.partition_key, item.row_key)  # retention
+    saved = await rt.inbox_store.record(
+        item, "pending", attempted_at=now, attempts=1, next_attempt_at=now + 600_000
+    )
+    assert saved is False
+    assert [e["at"] for e in await entries(rt.tables)] == [now + 60_000]  # not the back-off's
+    clock.advance(61)
+    assert (await sweep_inbox(rt.inbound, expire=False)).found == 0
+    assert await entries(rt.tables) == []
+
+
 async def seed_done_rows(tables: TableStore, count: int, now_ms: int) -> None:
     """Rows as the inbox keeps them once written (done), straight into the table."""
     raw = encode(survey_event(str(uuid.uuid4())))
