@@ -21,11 +21,13 @@ The invariant, kept by the two stores that use it (inbox.py, actions.py): every 
 work (an inbox row `pending`, an action `sending`) has an entry whose time is at or before the
 row's own (`nextAttemptAt`, `sendingAt`). Two tables share no transaction, so the writes are
 ordered:
-1. the entry for a new time is written BEFORE the row takes that time (insert, claim, back-off,
-   replay, queued -> sending);
-2. the entry of the old time is deleted only AFTER the row has left it, and only by the writer
-   that created it, or by a sweep that has just read the row and found it gone or no longer due
-   work (no writer ever makes a row due work relying on an entry it did not write).
+1. the entry for a new time is written BEFORE the row takes that time (insert, back-off,
+   replay, queued -> sending); a claim only moves the time later, which the entry the row was
+   found by still covers, so its entry is written after the claim is won;
+2. the entry of the old time is deleted only AFTER the row has left it (or has a new entry),
+   and only by the writer that created it or the claimer that found the row by it, or by a
+   sweep that has just read the row and found it gone or no longer due work (no writer makes
+   a row due work relying on an entry it did not write or find it by).
 So a crash (or a failed write) between the two leaves at worst an extra entry, never due work
 without one. A sweep that meets an extra entry reads the row, finds nothing to do, and deletes
 it; an entry whose row is due work but not due yet (claimed elsewhere, or its writer died before

@@ -282,19 +282,19 @@ class InboxStore:
         """Hide a due row from other sweepers until `until_ms`: the item to process, or None
         when another sweeper claimed it first.
 
-        Conditional on the ETag the row was read with (compare-and-swap). The entry of
-        `until_ms` is written first (should this sweeper die, the row is due again then), and
-        the entry the row was found by is deleted after.
+        Conditional on the ETag the row was read with (compare-and-swap). The claim moves the
+        row's time later, which the entry it was found by still covers; so the entry of
+        `until_ms` is written after the claim is won (a lost claim costs nothing more), and only
+        then is the old entry deleted (other sweepers no longer see the row as due).
         """
-        entry = await self._index.add(row.partition_key, row.row_key, until_ms)
         claim = {
             "PartitionKey": row.partition_key,
             "RowKey": row.row_key,
             "nextAttemptAt": until_ms,
         }
         if not await self._tables.update(TABLE, claim, row.etag):
-            await self._index.remove(entry)
             return None
+        entry = await self._index.add(row.partition_key, row.row_key, until_ms)
         await self._index.remove(row.entry)
         return InboxItem.from_entity(row.entity, entry)
 

@@ -96,9 +96,10 @@ EXPECTED_WRITES = [
     "PATCH dueindex",
     "PATCH inbox",
     "DELETE dueindex",
-    # the sweep: entry of the claim, the claim, the back-off's entry goes; done, claim's goes
-    "PATCH dueindex",
+    # the sweep: the claim (a later time: the back-off's entry still covers it), its entry,
+    # the back-off's entry goes; done, then the claim's entry goes
     "PATCH inbox",
+    "PATCH dueindex",
     "DELETE dueindex",
     "PATCH inbox",
     "DELETE dueindex",
