@@ -11,8 +11,8 @@ The life of one response event (the hot path, `receive_event`):
    response's answers kept for the action's summary note (results.py; the sweeper writes the
    note, summaries.py), the optional forward, then one update of the inbox row to `done`. Seven
    table transactions per event once warm (with the row's due-index entry, written before the
-   insert and deleted after `done`: shared/stores/due_index.py). Chat of a group registered for conversation takes
-   the same path and becomes one note (conversation.py).
+   insert and deleted after `done`: shared/stores/due_index.py). Chat of a group registered
+   for conversation takes the same path and becomes one note (conversation.py).
 3. Whatever goes wrong after the insert, the answer is still 2xx: the event is safe in the
    inbox, and `sweep_inbox` (sweeper.py, the `process_inbox` timer) finishes it with back-off.
 
