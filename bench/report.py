@@ -20,6 +20,8 @@ SECTIONS = (
     ("Throttled burst", "burst."),
     ("Cold start", "coldstart."),
     ("Soak", "soak."),
+    ("Sweep scaling: the inbox", "sweeps.inbox."),
+    ("Sweep scaling: actions (stale `sending`, backfill, retention)", "sweeps.sending."),
 )
 
 

@@ -5,8 +5,9 @@
 Two stacks are started in turn (devtools.stack: Azurite, the Kaizala and Dataverse simulators
 and the local Functions host, each its own process, on free loopback ports, with settings and a
 secret store under bench/.runs/): the first for webhook ingestion, action sending and cold
-start, the second with a shrunk Kaizala budget for the throttled burst. Every load loop is
-bounded in count and time. See bench/README.md for what each figure means.
+start, the second with a shrunk Kaizala budget for the throttled burst. Then the sweep scaling
+(bench/sweeps.py, its own Azurite; `python -m bench.sweeps` runs that part alone). Every load
+loop is bounded in count and time. See bench/README.md for what each figure means.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from bench.ingest import Plan, run_ingestion
 from bench.sending import run_burst, run_sends
 from bench.soak import FULL_SOAK, QUICK_SOAK, run_soak
 from bench.stats import Figure
+from bench.sweeps import run_sweeps
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "bench" / "results.json"
@@ -179,6 +181,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             details["burst"] = burst
         finally:
             sim.close()
+
+    say("sweep scaling: 1k, 10k and 100k stored rows (its own Azurite)")
+    sweeps = run_sweeps(args.quick, say)
+    figures.update(sweeps.pop("figures"))
+    details["sweeps"] = sweeps
 
     results["machine"]["load_average_at_end"] = machine.load_average()
     results["duration_seconds"] = round(time.monotonic() - started, 1)

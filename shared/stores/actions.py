@@ -14,6 +14,10 @@ reminderClaim (the id of the request that holds the slot while `sending`).
 `outbox` row: PartitionKey = "q", RowKey = `{createdUs:018d}-{correlationId}` (so a partition
 scan returns arrival order), correlationId.
 
+A `sending` row's sendingAt is kept in the due index (due_index.py, kind `sending`: its
+invariant and the order of writes): the claims write the entry before the row, the caller
+releases it once the action has left `sending`, and `stale_sending` reads the index.
+
 This module is the only code that names these tables or knows their row shapes.
 """
 
@@ -28,6 +32,7 @@ from shared.adapters.tables import Stored, TableStore, expire_rows, pack_blob, u
 from shared.domain.action_request import Prepared
 from shared.domain.actions import Regarding
 from shared.domain.reminders import ReminderSlot, SlotState
+from shared.stores.due_index import DueEntry, DueIndex
 
 ACTIONS = "actions"
 OUTBOX = "outbox"
@@ -35,6 +40,7 @@ ROW_KEY = "a"
 OUTBOX_PK = "q"
 STALE_BATCH = 50
 BACKFILL_SCAN_LIMIT = 5000
+LEGACY_SCAN_LIMIT = 1000  # `sending` rows indexed per old scan (migration)
 DONE = "status eq 'sent' or status eq 'failed'"
 
 
@@ -61,9 +67,11 @@ class ActionRecord:
     last_error: str | None
     etag: str
     _entity: Mapping[str, Any] = field(repr=False, compare=False)
+    # The due-index entry a stale `sending` row was found by (released once it is settled).
+    due_entry: DueEntry | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def from_stored(cls, stored: Stored) -> ActionRecord:
+    def from_stored(cls, stored: Stored, due_entry: DueEntry | None = None) -> ActionRecord:
         e = stored.entity
         return cls(
             correlation_id=str(e["PartitionKey"]),
@@ -87,6 +95,7 @@ class ActionRecord:
             last_error=e.get("lastError") or None,
             etag=stored.etag,
             _entity=e,
+            due_entry=due_entry,
         )
 
     def prepared(self) -> Prepared:
@@ -105,9 +114,13 @@ class ActionRecord:
 class ActionStore:
     def __init__(self, tables: TableStore) -> None:
         self._tables = tables
+        self._index = DueIndex(tables, "sending")
 
-    async def claim(self, cid: str, rhash: str, p: Prepared, now_ms: int, order_us: int) -> bool:
-        """Insert-only: False when the correlation id is already taken (a repeat)."""
+    async def claim(
+        self, cid: str, rhash: str, p: Prepared, now_ms: int, order_us: int
+    ) -> DueEntry | None:
+        """Insert-only: None when the correlation id is already taken (a repeat), else the
+        row's due-index entry (written first), to `release` once it is no longer `sending`."""
         row: dict[str, Any] = {
             "PartitionKey": cid,
             "RowKey": ROW_KEY,
@@ -128,7 +141,16 @@ class ActionStore:
             "lastError": "",
             **pack_blob(json.dumps(p.body).encode(), "Body"),
         }
-        return await self._tables.insert(ACTIONS, row)
+        entry = await self._index.add(cid, ROW_KEY, now_ms)
+        if await self._tables.insert(ACTIONS, row):
+            return entry
+        await self._index.remove(entry)
+        return None
+
+    async def release(self, entry: DueEntry | None) -> None:
+        """The action has left `sending`: its due-index entry goes (a failure leaves an extra
+        entry, which the reconciliation deletes)."""
+        await self._index.remove(entry)
 
     async def get(self, cid: str) -> ActionRecord | None:
         stored = await self._tables.get(ACTIONS, cid, ROW_KEY)
@@ -150,8 +172,9 @@ class ActionStore:
             lastError="",
         )
 
-    async def claim_queued(self, record: ActionRecord, now_ms: int) -> bool:
-        """`queued` → `sending`, conditional on the ETag read: one sender per queued action."""
+    async def claim_queued(self, record: ActionRecord, now_ms: int) -> DueEntry | None:
+        """`queued` → `sending`, conditional on the ETag read: one sender per queued action.
+        None when another took it; else the due-index entry (written first) to `release`."""
         claim = {
             "PartitionKey": record.correlation_id,
             "RowKey": ROW_KEY,
@@ -159,19 +182,46 @@ class ActionStore:
             "sendingAt": now_ms,
             "attempts": record.attempts + 1,
         }
-        return await self._tables.update(ACTIONS, claim, record.etag)
+        entry = await self._index.add(record.correlation_id, ROW_KEY, now_ms)
+        if await self._tables.update(ACTIONS, claim, record.etag):
+            return entry
+        await self._index.remove(entry)
+        return None
 
-    async def stale_sending(self, cutoff_ms: int) -> list[ActionRecord]:
-        """Rows left `sending` since before the cutoff (a send whose outcome is unknown)."""
-        return [
-            ActionRecord.from_stored(r)
-            async for r in self._tables.query(
+    async def stale_sending(self, cutoff_ms: int, now_ms: int) -> list[ActionRecord]:
+        """Rows left `sending` since before the cutoff (a send whose outcome is unknown), each
+        with the due-index entry it was found by.
+
+        The index's entries before the cutoff (one key-range query), then each row (one point
+        read each): an entry whose row is gone or no longer `sending` is deleted; a row
+        `sending` again since the cutoff (queued and claimed anew) is left for later. Until
+        the table is marked indexed, at most hourly per instance, the old scan first.
+        """
+
+        async def read(entry: DueEntry) -> Stored | None:
+            stored = await self._tables.get(ACTIONS, entry.pk, ROW_KEY)
+            if stored is None or stored.entity.get("status") != "sending":
+                await self._index.remove(entry)
+                return None
+            return None if int(stored.entity.get("sendingAt") or 0) >= cutoff_ms else stored
+
+        found = await self._index.collect(
+            cutoff_ms, now_ms, STALE_BATCH, read=read, legacy=self._legacy_sending
+        )
+        return [ActionRecord.from_stored(stored, entry) for entry, stored in found]
+
+    async def _legacy_sending(self) -> tuple[list[tuple[str, str, int]], bool]:
+        """The old scan (migration): every `sending` row, and whether it read them all."""
+        found = [
+            (str(s.entity["PartitionKey"]), ROW_KEY, int(s.entity.get("sendingAt") or 0))
+            async for s in self._tables.query(
                 ACTIONS,
-                "status eq 'sending' and sendingAt lt @cutoff",
-                {"cutoff": cutoff_ms},
-                limit=STALE_BATCH,
+                "status eq 'sending'",
+                select=["PartitionKey", "sendingAt"],
+                limit=LEGACY_SCAN_LIMIT,
             )
         ]
+        return found, len(found) < LEGACY_SCAN_LIMIT
 
     # --- issue 10: backfill ---------------------------------------------------------------
 

@@ -6,151 +6,62 @@ event packed into `Body*` properties; eventId, eventType, actionId, responseId (
 attempts, receivedAt, respondedAt (the answer time), nextAttemptAt, lastAttemptAt, lastError,
 and once done processedAt and activityId; replayedAt and replays after a replay. All times are
 epoch ms. This module is the only code that names the table or derives its keys.
+
+When a pending row is due is kept in the due index (due_index.py: kind `inbox`, its invariant
+and the order of writes), maintained with every state change; `due` reads it, never the table.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import zlib
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from shared.adapters.tables import (
     Entity,
     Stored,
     TableStore,
-    check_key,
     expire_rows,
     pack_blob,
-    unpack_blob,
 )
-from shared.domain.responses import answer_time
+from shared.stores.due_index import DueEntry, DueIndex
+from shared.stores.inbox_rows import (
+    MAX_KEY_CHARS,
+    NO_ACTION_PARTITION,
+    DueRow,
+    InboxItem,
+    ResponseRows,
+    inbox_key,
+    partition_for,
+)
+
+__all__ = [
+    "MAX_KEY_CHARS",
+    "NO_ACTION_PARTITION",
+    "TABLE",
+    "DueRow",
+    "InboxItem",
+    "InboxStore",
+    "ResponseRows",
+    "inbox_key",
+    "partition_for",
+]
 
 log = logging.getLogger(__name__)
 
 TABLE = "inbox"
-NO_ACTION_PARTITION = "noaction"
-MAX_KEY_CHARS = 100
 REPLAY_LIMIT = 1000
 EXPIRY_LIMIT = 1000
 INSPECT_LIMIT = 1000
 RESPONSE_ROWS_LIMIT = 5000  # rows read per action for its figures
+LEGACY_SCAN_LIMIT = 1000  # pending rows indexed per old scan (migration)
 
 Status = Literal["pending", "done", "ignored", "orphan", "superseded", "dead"]
-
-
-def inbox_key(value: object, fallback: str | None = None) -> str:
-    """A Table storage key for an external id: as is when Azure accepts it, else its sha256."""
-    if not isinstance(value, str) or not value:
-        if fallback is None:
-            raise ValueError("no key")
-        return fallback
-    try:
-        if len(value) <= MAX_KEY_CHARS:
-            return check_key(value)
-    except ValueError:
-        pass
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()
-
-
-def partition_for(action_id: object) -> str:
-    return inbox_key(action_id, NO_ACTION_PARTITION)
-
-
-@dataclass(frozen=True)
-class InboxItem:
-    """One stored event, as processing reads it."""
-
-    partition_key: str
-    row_key: str
-    event: dict[str, Any]
-    attempts: int
-    received_at: int
-    responded_at: int | None = None  # None: computed from the event (rows stored before it)
-    unreadable: str | None = None  # why the stored raw event could not be read back, if so
-
-    @property
-    def event_id(self) -> str:
-        return str(self.event.get("eventId") or self.row_key)
-
-    @property
-    def answer_time(self) -> int:
-        """The version of this event's answer: later answers win, whatever the arrival order."""
-        if self.responded_at is not None:
-            return self.responded_at
-        return answer_time(self.event, self.received_at)
-
-    @classmethod
-    def from_entity(cls, e: Mapping[str, Any]) -> InboxItem:
-        # An unreadable event is processed as a malformed one: dead with the reason, visible,
-        # never retried.
-        event: Any = {}
-        unreadable: str | None = None
-        try:
-            raw = unpack_blob(e)
-        except (ValueError, KeyError, TypeError, zlib.error):
-            unreadable = "the stored event cannot be unpacked"
-        else:
-            try:
-                event = json.loads(raw)
-            except ValueError:
-                unreadable = "the stored event is not JSON"
-        if not isinstance(event, dict):
-            event, unreadable = {}, "the stored event is not a JSON object"
-        responded = e.get("respondedAt")
-        return cls(
-            partition_key=str(e["PartitionKey"]),
-            row_key=str(e["RowKey"]),
-            event=event,
-            attempts=int(e.get("attempts") or 0),
-            received_at=int(e.get("receivedAt") or 0),
-            responded_at=int(responded) if isinstance(responded, int | float) else None,
-            unreadable=unreadable,
-        )
-
-
-@dataclass(frozen=True)
-class DueRow:
-    """A pending row whose time has come, with the ETag its claim is conditional on."""
-
-    partition_key: str
-    row_key: str
-    response_key: str  # rows of one response share it (processed in arrival order)
-    received_at: int
-    etag: str
-    entity: Mapping[str, Any]
-
-    def item(self) -> InboxItem:
-        return InboxItem.from_entity(self.entity)
-
-    @classmethod
-    def from_stored(cls, stored: Stored) -> DueRow:
-        e = stored.entity
-        return cls(
-            partition_key=str(e["PartitionKey"]),
-            row_key=str(e["RowKey"]),
-            response_key=str(e.get("responseId") or e["RowKey"]),
-            received_at=int(e.get("receivedAt") or 0),
-            etag=stored.etag,
-            entity=e,
-        )
-
-
-@dataclass(frozen=True)
-class ResponseRows:
-    """An action's response rows as its figures read them (`InboxStore.response_rows`)."""
-
-    done: list[tuple[InboxItem, int]]  # (the row's event, processedAt epoch ms)
-    pending: int  # rows still to process (in flight or retrying)
-    truncated: bool  # the read stopped at its limit
 
 
 class InboxStore:
     def __init__(self, tables: TableStore) -> None:
         self._tables = tables
+        self._index = DueIndex(tables, "inbox")
 
     async def add(
         self,
@@ -166,7 +77,11 @@ class InboxStore:
         next_attempt_at: int,
         event: dict[str, Any],
     ) -> tuple[InboxItem, bool]:
-        """One insert-only row for an event; False when the row exists (a redelivery)."""
+        """One insert-only row for an event; False when the row exists (a redelivery).
+
+        A pending row's due-index entry is written first (a crash in between leaves an entry
+        without a row, which the sweep deletes); a redelivery deletes the entry it wrote.
+        """
         entity: Entity = {
             "PartitionKey": partition_for(action_id),
             "RowKey": inbox_key(event_id),
@@ -181,16 +96,13 @@ class InboxStore:
             "nextAttemptAt": next_attempt_at,
             **pack_blob(raw),
         }
+        pk, rk = entity["PartitionKey"], entity["RowKey"]
+        entry = await self._index.add(pk, rk, next_attempt_at) if pending else None
         inserted = await self._tables.insert(TABLE, entity)
-        item = InboxItem(
-            partition_key=entity["PartitionKey"],
-            row_key=entity["RowKey"],
-            event=event,
-            attempts=0,
-            received_at=received_at,
-            responded_at=responded_at,
-        )
-        return item, inserted
+        if not inserted:
+            await self._index.remove(entry)
+            entry = None
+        return InboxItem(pk, rk, event, 0, received_at, responded_at, due_entry=entry), inserted
 
     async def record(
         self,
@@ -207,7 +119,8 @@ class InboxStore:
         """Save an attempt's outcome; False when the row no longer exists.
 
         A merge with If-Match "*": the row is this caller's (fresh insert or a sweeper claim),
-        and a row removed meanwhile (retention) must not be recreated.
+        and a row removed meanwhile (retention) must not be recreated. Pending again: the entry
+        of `next_attempt_at` is written first; then the item's old entry is deleted.
         """
         entity: Entity = {
             "PartitionKey": item.partition_key,
@@ -223,33 +136,76 @@ class InboxStore:
             "activityId": activity_id,
         }
         entity.update({k: v for k, v in optional.items() if v is not None})
-        return await self._tables.update(TABLE, entity, "*")
+        entry = None
+        if status == "pending" and next_attempt_at is not None:
+            entry = await self._index.add(item.partition_key, item.row_key, next_attempt_at)
+        if not await self._tables.update(TABLE, entity, "*"):
+            await self._index.remove(entry)
+            return False
+        if status != "pending" or entry is not None:
+            await self._index.remove(item.due_entry)
+        return True
 
     async def due(self, now_ms: int, limit: int) -> list[DueRow]:
-        """Pending rows whose `nextAttemptAt` has come, oldest arrival first."""
-        rows = [
-            DueRow.from_stored(s)
-            async for s in self._tables.query(
-                TABLE,
-                "status eq @pending and nextAttemptAt le @now",
-                {"pending": "pending", "now": now_ms},
-                limit=limit,
-            )
-        ]
+        """Pending rows whose `nextAttemptAt` has come, oldest arrival first.
+
+        The due index's entries up to now (one key-range query), then each row they point at
+        (one point read each). An entry whose row is gone or no longer pending is deleted; a row
+        pending but not due yet (claimed by another sweeper) is skipped. Until the table is
+        marked indexed, at most hourly per instance, the old scan first (`_legacy_pending`).
+        """
+
+        async def read(entry: DueEntry) -> Stored | None:
+            stored = await self._tables.get(TABLE, entry.pk, entry.rk)
+            if stored is None or stored.entity.get("status") != "pending":
+                await self._index.remove(entry)
+                return None
+            return None if int(stored.entity.get("nextAttemptAt") or 0) > now_ms else stored
+
+        found = await self._index.collect(
+            now_ms + 1, now_ms, limit, read=read, legacy=self._legacy_pending
+        )
+        rows = [DueRow.from_stored(stored, entry) for entry, stored in found]
         rows.sort(key=lambda r: r.received_at)
         return rows
 
-    async def claim(self, row: DueRow, until_ms: int) -> bool:
-        """Hide a due row from other sweepers until `until_ms`; False when another claimed it.
+    async def _legacy_pending(self) -> tuple[list[tuple[str, str, int]], bool]:
+        """The old scan (migration): every pending row, and whether it read them all."""
+        found = [
+            (
+                str(s.entity["PartitionKey"]),
+                str(s.entity["RowKey"]),
+                int(s.entity.get("nextAttemptAt") or 0),
+            )
+            async for s in self._tables.query(
+                TABLE,
+                "status eq @pending",
+                {"pending": "pending"},
+                select=["PartitionKey", "RowKey", "nextAttemptAt"],
+                limit=LEGACY_SCAN_LIMIT,
+            )
+        ]
+        return found, len(found) < LEGACY_SCAN_LIMIT
 
-        Conditional on the ETag the row was read with (compare-and-swap).
+    async def claim(self, row: DueRow, until_ms: int) -> InboxItem | None:
+        """Hide a due row from other sweepers until `until_ms`: the item to process, or None
+        when another sweeper claimed it first.
+
+        Conditional on the ETag the row was read with (compare-and-swap). The claim moves the
+        row's time later, which the entry it was found by still covers; so the entry of
+        `until_ms` is written after the claim is won (a lost claim costs nothing more), and only
+        then is the old entry deleted (other sweepers no longer see the row as due).
         """
         claim = {
             "PartitionKey": row.partition_key,
             "RowKey": row.row_key,
             "nextAttemptAt": until_ms,
         }
-        return await self._tables.update(TABLE, claim, row.etag)
+        if not await self._tables.update(TABLE, claim, row.etag):
+            return None
+        entry = await self._index.add(row.partition_key, row.row_key, until_ms)
+        await self._index.remove(row.entry)
+        return InboxItem.from_entity(row.entity, entry)
 
     async def replay(self, event_id: str | None, statuses: set[str], now_ms: int) -> int:
         """Rows in `statuses` (all of them, or the one of `event_id`) back to pending."""
@@ -328,27 +284,25 @@ class InboxStore:
 
     async def requeue_orphans(self, action_id: str, now_ms: int) -> int:
         """Orphans of an action whose correlation exists now (adopted after a send in doubt)."""
-        rows = [
-            s
-            async for s in self._tables.query(
-                TABLE,
-                "PartitionKey eq @pk and status eq 'orphan'",
-                {"pk": partition_for(action_id)},
-                limit=REPLAY_LIMIT,
-            )
-        ]
+        filter_, params = (
+            "PartitionKey eq @pk and status eq 'orphan'",
+            {"pk": partition_for(action_id)},
+        )
+        rows = [s async for s in self._tables.query(TABLE, filter_, params, limit=REPLAY_LIMIT)]
         count = await self.requeue(rows, {"orphan"}, now_ms)
         if count:
             log.info("inbox requeued %d orphan(s) of an adopted action", count)
         return count
 
     async def requeue(self, rows: list[Stored], statuses: set[str], now_ms: int) -> int:
-        """Rows back to `pending` (replay), each conditional on the ETag it was read with."""
+        """Rows back to `pending` (replay), each conditional on the ETag it was read with; the
+        due-index entry of each is written first (and deleted again when the row had changed)."""
         count = 0
         for stored in rows:
             e = stored.entity
             if e.get("status") not in statuses:
                 continue
+            entry = await self._index.add(str(e["PartitionKey"]), str(e["RowKey"]), now_ms)
             changes = {
                 "PartitionKey": e["PartitionKey"],
                 "RowKey": e["RowKey"],
@@ -360,6 +314,8 @@ class InboxStore:
             }
             if await self._tables.update(TABLE, changes, stored.etag):
                 count += 1
+            else:
+                await self._index.remove(entry)
         return count
 
     async def expire(self, cutoff_ms: int, limit: int = EXPIRY_LIMIT) -> int:
@@ -368,7 +324,9 @@ class InboxStore:
 
     async def rows(self, limit: int = INSPECT_LIMIT) -> list[dict[str, Any]]:
         """Every row without the raw event (small installs, tests, operators)."""
-        found = []
-        async for stored in self._tables.query(TABLE, "PartitionKey ne @x", {"x": ""}, limit=limit):
-            found.append({k: v for k, v in stored.entity.items() if not k.startswith("Body")})
-        return found
+        return [
+            {k: v for k, v in stored.entity.items() if not k.startswith("Body")}
+            async for stored in self._tables.query(
+                TABLE, "PartitionKey ne @x", {"x": ""}, limit=limit
+            )
+        ]

@@ -179,7 +179,7 @@ class CountingTables:
         await self.inner.close()
 
 
-async def test_warm_hot_path_is_three_table_transactions(
+async def test_warm_hot_path_is_five_table_transactions(
     rt: Runtime, token: str, sim: SimState, at: Clock
 ) -> None:
     action_id = str(uuid.uuid4())
@@ -187,18 +187,28 @@ async def test_warm_hot_path_is_three_table_transactions(
     counting = CountingTables(rt.tables)
     rt.tables = counting  # type: ignore[assignment]
     await post_event(survey_event(action_id), token)  # warms the correlation cache
-    # inbox row, correlation, the summary mark (one insert), the inbox row's outcome
+    # the due-index entry (before the row: the sweep's only way to find it), inbox row,
+    # correlation, the summary mark (one insert), the inbox row's outcome, then the entry goes
+    # (after the row is done)
     assert counting.calls == [
+        "upsert dueindex",
         "insert inbox",
         "get actionindex",
         "insert summarydue",
         "update inbox",
+        "delete dueindex",
     ]
     for _ in range(3):
         counting.calls.clear()
         assert body_json(await post_event(survey_event(action_id), token))["status"] == "accepted"
         # the same window's mark exists: the insert conflicts, nothing is read or retried
-        assert counting.calls == ["insert inbox", "insert summarydue", "update inbox"]
+        assert counting.calls == [
+            "upsert dueindex",
+            "insert inbox",
+            "insert summarydue",
+            "update inbox",
+            "delete dueindex",
+        ]
     assert len(sim_tasks(sim)) == 4
 
 

@@ -10,8 +10,9 @@ The life of one response event (the hot path, `receive_event`):
    id derived from the response id (activity.py: a retry or an edit updates the same row), the
    optional forward, the action's summary note marked due (results.py: one insert; the sweeper
    writes the note from the inbox's done rows, summaries.py), then one update of the inbox row
-   to `done`. Three table transactions per event once warm. Chat of a group registered for
-   conversation takes the same path and becomes one note (conversation.py).
+   to `done`. Five table transactions per event once warm, with the row's due-index entry
+   (written before the insert, deleted after `done`: shared/stores/due_index.py). Chat of a
+   group registered for conversation takes the same path and becomes one note (conversation.py).
 3. Whatever goes wrong after the insert, the answer is still 2xx: the event is safe in the
    inbox, and `sweep_inbox` (sweeper.py, the `process_inbox` timer) finishes it with back-off.
 

@@ -21,6 +21,7 @@ from shared.logsafe import log_value
 from shared.services.inbound.conversation import wants_note
 from shared.services.inbound.deps import InboundDeps, short
 from shared.services.inbound.processing import process_event
+from shared.stores.due_index import DueEntry
 from shared.stores.inbox import InboxItem
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class AcceptResult:
     received_at: int
     event: dict[str, Any]
     responded_at: int | None = None
+    due_entry: DueEntry | None = None  # the row's due-index entry, removed once it is done
 
 
 async def accept_event(deps: InboundDeps, raw: bytes, presented_token: str | None) -> AcceptResult:
@@ -77,6 +79,7 @@ async def accept_event(deps: InboundDeps, raw: bytes, presented_token: str | Non
         received_at=now,
         event=event,
         responded_at=item.responded_at,
+        due_entry=item.due_entry,
     )
     log.info(
         "inbox accept event=%s type=%s result=%s",
@@ -142,6 +145,7 @@ async def receive_event(deps: InboundDeps, raw: bytes, presented_token: str | No
         attempts=0,
         received_at=result.received_at,
         responded_at=result.responded_at,
+        due_entry=result.due_entry,
     )
     try:
         await asyncio.wait_for(process_event(deps, item, first=True), deps.inline_budget)

@@ -98,9 +98,9 @@ async def _write_notes(deps: InboundDeps, started: float, budget: float) -> int:
 async def _claim_and_process(deps: InboundDeps, row: DueRow) -> str | None:
     """Claim by CAS on the row's ETag (another instance may hold it), then process it."""
     try:
-        if not await deps.inbox.claim(row, deps.now_ms() + CLAIM_MS):
+        item = await deps.inbox.claim(row, deps.now_ms() + CLAIM_MS)
+        if item is None:
             return None
-        item = row.item()
         try:
             return await asyncio.wait_for(
                 process_event(deps, item, first=False), deps.event_timeout

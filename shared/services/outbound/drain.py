@@ -87,10 +87,13 @@ class Drainer:
             return "skipped"
         prepared = record.prepared()
         # Claim with the row's ETag, so a second drainer (after a lease expiry) cannot send it too.
-        if not await self._actions.claim_queued(record, now_ms(self._clock)):
+        claim = await self._actions.claim_queued(record, now_ms(self._clock))
+        if claim is None:
             return "skipped"
         try:
-            outcome = await self._sender.deliver(record.correlation_id, prepared, from_outbox=True)
+            outcome = await self._sender.deliver(
+                record.correlation_id, prepared, from_outbox=True, claim=claim
+            )
         except NotSentError as exc:
             await asyncio.sleep(min(exc.retry_after or 0.0, BLOCKED_PAUSE_CAP_SECONDS))
             return "blocked"

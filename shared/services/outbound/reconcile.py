@@ -44,9 +44,12 @@ class Reconciler:
         self._clock = clock
 
     async def reconcile_stale(self, report: dict[str, int]) -> None:
-        cutoff = now_ms(self._clock) - int(STALE_SENDING_SECONDS * 1000)
-        for record in await self._actions.stale_sending(cutoff):
+        now = now_ms(self._clock)
+        cutoff = now - int(STALE_SENDING_SECONDS * 1000)
+        for record in await self._actions.stale_sending(cutoff, now):
             outcome = await self.reconcile(record)
+            if outcome != "left":  # settled: no longer `sending`
+                await self._actions.release(record.due_entry)
             report[outcome] = report.get(outcome, 0) + 1
 
     async def reconcile(self, record: ActionRecord) -> str:

@@ -28,6 +28,7 @@ from shared.services.tokens import NotOnboardedError
 from shared.stores.actions import ActionRecord, ActionStore, OutboxStore
 from shared.stores.budget import Budget
 from shared.stores.correlations import Correlation, CorrelationStore
+from shared.stores.due_index import DueEntry
 
 # One logger for the whole outbound half (operators filter on it; see docs/troubleshooting.md).
 log = logging.getLogger("shared.services.outbound")
@@ -94,11 +95,14 @@ class Sender:
         cid, rhash = identity(req, idempotency_key)
         now = now_ms(self._clock)
         order = int(self._clock() * 1_000_000)  # arrival order in the outbox, microseconds
-        if not await self._actions.claim(cid, rhash, prepared, now, order):
+        claim = await self._actions.claim(cid, rhash, prepared, now, order)
+        if claim is None:
             return await self._existing(cid, rhash, explicit_key=idempotency_key is not None)
         if await self._outbox.busy() or await self._budget.try_acquire() > 0:
-            return await self.enqueue(cid, order)
-        return await self.deliver(cid, prepared, from_outbox=False)
+            outcome = await self.enqueue(cid, order)
+            await self._actions.release(claim)
+            return outcome
+        return await self.deliver(cid, prepared, from_outbox=False, claim=claim)
 
     async def _existing(self, cid: str, rhash: str, *, explicit_key: bool) -> SendOutcome:
         deadline = self._clock() + DUPLICATE_WAIT_SECONDS
@@ -141,8 +145,25 @@ class Sender:
         await self._actions.mark_queued(cid, now_ms(self._clock), error)
         return SendOutcome(202, ActionAccepted(correlationId=cid, status="queued"), _location(cid))
 
-    async def deliver(self, cid: str, p: Prepared, *, from_outbox: bool) -> SendOutcome:
-        """One Kaizala call and the writes that record it. Never retries a POST blindly."""
+    async def deliver(
+        self, cid: str, p: Prepared, *, from_outbox: bool, claim: DueEntry | None = None
+    ) -> SendOutcome:
+        """One Kaizala call and the writes that record it. Never retries a POST blindly.
+
+        `claim`: the due-index entry of the `sending` row, released once the action has left
+        `sending` (sent, queued or failed); kept while the outcome is unknown, for the
+        reconciliation. A storage error on the way keeps it too: the row may still be `sending`.
+        """
+        try:
+            outcome = await self._deliver(cid, p, from_outbox=from_outbox)
+        except (ActionFailedError, NotSentError):
+            await self._actions.release(claim)
+            raise
+        if outcome.body.status != "sending":
+            await self._actions.release(claim)
+        return outcome
+
+    async def _deliver(self, cid: str, p: Prepared, *, from_outbox: bool) -> SendOutcome:
         if self._ready is not None:
             try:
                 await self._ready()
