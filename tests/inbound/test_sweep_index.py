@@ -279,7 +279,7 @@ async def test_an_idle_sweep_makes_the_same_key_range_requests_over_50_or_500_ro
     small = await idle_sweep(inbound_env, clock, 50)
     large = await idle_sweep(inbound_env, clock, 500)
     # The due index, then the summary marks: two requests, each naming its partitions.
-    assert [(s.method, s.table) for s in small] == [("GET", "dueindex"), ("GET", "responses")]
+    assert [(s.method, s.table) for s in small] == [("GET", "dueindex"), ("GET", "summarydue")]
     assert [(s.method, s.table) for s in large] == [(s.method, s.table) for s in small]
     for sent in small + large:
         assert sent.filter is not None and key_constrained(sent.filter), str(sent)
