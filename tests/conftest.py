@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 
 from devtools.azurite import Azurite
+from devtools.dataverse_sim import create_app as create_dataverse_app
+from devtools.serving import ServerThread
 from shared.config import Settings, reset_settings
 from shared.runtime import Runtime, set_runtime
 
@@ -130,3 +132,17 @@ def environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
     yield apply
     reset_settings()
+
+
+# The Dataverse simulator, one per test session (the inbound, summary and backfill suites);
+# each suite's own fixture resets its state per test.
+@pytest.fixture(scope="session")
+def dv_app() -> Any:
+    return create_dataverse_app()
+
+
+@pytest.fixture(scope="session")
+def dv_server(dv_app: Any) -> Iterator[ServerThread]:
+    server = ServerThread(dv_app).start()
+    yield server
+    server.stop()

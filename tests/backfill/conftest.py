@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from devtools.dataverse_sim import DEFAULT_TOKEN, SimState, create_app
+from devtools.dataverse_sim import DEFAULT_TOKEN, SimState
 from devtools.serving import ServerThread
 from shared.adapters.kaizala import WebhookCreate
 from shared.runtime import Runtime
@@ -64,18 +64,6 @@ class Witness:
     def events(self, path: str = "/witness") -> list[dict[str, Any]]:
         with self._lock:
             return [e["event"] for e in self._events if e["path"] == path]
-
-
-@pytest.fixture(scope="session")
-def dv_app() -> Any:
-    return create_app()
-
-
-@pytest.fixture(scope="session")
-def dv_server(dv_app: Any) -> Iterator[ServerThread]:
-    server = ServerThread(dv_app).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

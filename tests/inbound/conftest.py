@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from devtools.dataverse_sim import DEFAULT_TOKEN, SimState, create_app
+from devtools.dataverse_sim import DEFAULT_TOKEN, SimState
 from devtools.serving import ServerThread
 from shared.adapters.dataverse import DataverseClient, build_http_client
 from shared.adapters.tables import Entity, TableStore
@@ -104,18 +104,6 @@ def assert_holds_the_edit(task: dict[str, Any], edit: dict[str, Any], answered: 
 
 def encode(event: dict[str, Any]) -> bytes:
     return json.dumps(event).encode("utf-8")
-
-
-@pytest.fixture(scope="session")
-def dv_app() -> Starlette:
-    return create_app()
-
-
-@pytest.fixture(scope="session")
-def dv_server(dv_app: Starlette) -> Iterator[ServerThread]:
-    server = ServerThread(dv_app).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

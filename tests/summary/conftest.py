@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.applications import Starlette
 
-from devtools.dataverse_sim import DEFAULT_TOKEN, SimState, create_app
+from devtools.dataverse_sim import DEFAULT_TOKEN, SimState
 from devtools.serving import ServerThread
 from shared.runtime import Runtime
 from tests.bridge_fixtures import OPPORTUNITY, SAMPLE_GROUP, KaizalaSim, bridge_env
@@ -44,18 +44,6 @@ QUESTIONS: list[dict[str, Any]] = [
     {"title": NOTES, "type": "Text"},
 ]
 BASE_TIME = 1_767_225_600_000  # 2026-01-01T00:00:00Z: answer times count from here
-
-
-@pytest.fixture(scope="session")
-def dv_app() -> Starlette:
-    return create_app()
-
-
-@pytest.fixture(scope="session")
-def dv_server(dv_app: Starlette) -> Iterator[ServerThread]:
-    server = ServerThread(dv_app).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
