@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -17,5 +18,11 @@ def test_the_simulator_ships_the_published_swagger() -> None:
     assert SWAGGER_PATH.is_file()
     published = next((p for p in CANDIDATES if p.is_file()), None)
     if published is None:
-        pytest.skip("../shared/kaizala-api is not beside this checkout")
+        # CI always has the published material beside the clone: there a missing copy fails.
+        if os.environ.get("CI"):
+            pytest.fail("../shared/kaizala-api is not beside this checkout (CI must lay it there)")
+        pytest.skip(
+            "../shared/kaizala-api is not beside this checkout, so the copy cannot be compared "
+            "(a developer worktree elsewhere); CI compares it"
+        )
     assert SWAGGER_PATH.read_bytes() == published.read_bytes()
