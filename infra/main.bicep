@@ -8,7 +8,43 @@ targetScope = 'subscription'
 param environmentName string
 
 @minLength(1)
-@description('Region of every resource; it must offer the Flex Consumption plan.')
+@description('Region of every resource; it must offer the Flex Consumption plan (`az functionapp list-flexconsumption-locations`).')
+// The regions of the official azd Flex Consumption quickstart (Azure-Samples/
+// functions-quickstart-python-http-azd, infra/main.bicep), without its canary region eastus2euap.
+// Microsoft adds regions over time: extend the list from `az functionapp list-flexconsumption-locations`.
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
 @metadata({
   azd: {
     type: 'location'
@@ -19,13 +55,29 @@ param location string
 @description('Object id of the deploying user (azd: AZURE_PRINCIPAL_ID); granted Key Vault Secrets Officer to seed secrets. Empty: none.')
 param principalId string = ''
 
+@description('Kind of principal principalId is (azd: AZURE_PRINCIPAL_TYPE; ServicePrincipal when `azd up` runs from a pipeline).')
+@allowed([
+  'User'
+  'ServicePrincipal'
+  'Group'
+])
+param operatorPrincipalType string = 'User'
+
 @description('Resource group name; default rg-<environmentName>.')
 param resourceGroupName string = ''
 
-@description('Flex Consumption scale-out limit. Kaizala allows about 100 calls a minute for the whole app, so a small limit is enough.')
-@minValue(1)
+@description('Flex Consumption scale-out limit: the plan accepts 40 to 1000. Kaizala allows about 100 calls a minute for the whole app, so the smallest limit is enough.')
+@minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
+
+@description('Always-ready instances of the HTTP group (Flex `alwaysReady` name `http`): Kaizala gives the webhook validation handshake 5 seconds, which a cold start can miss. 0: scale from zero (no baseline cost).')
+@minValue(0)
+@maxValue(10)
+param alwaysReadyHttpInstances int = 1
+
+@description('Resource id of an existing action group the alert rules notify. Empty: the alerts fire in the portal only.')
+param alertActionGroupId string = ''
 
 @description('Key Vault public network access (Disabled needs a private endpoint and VNet integration, not part of this template).')
 @allowed([
@@ -172,6 +224,7 @@ module rbac 'app/rbac.bicep' = {
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     identityPrincipalId: identity.outputs.principalId
     operatorPrincipalId: principalId
+    operatorPrincipalType: operatorPrincipalType
   }
 }
 
@@ -188,8 +241,10 @@ module api 'app/api.bicep' = {
     storageAccountName: storage.outputs.name
     deploymentContainerName: deploymentContainerName
     applicationInsightsName: monitoring.outputs.applicationInsightsName
+    keyVaultName: keyVault.outputs.name
     keyVaultUri: keyVault.outputs.uri
     maximumInstanceCount: maximumInstanceCount
+    alwaysReadyHttpInstances: alwaysReadyHttpInstances
     tableNamePrefix: tableNamePrefix
     kaizalaApiRoot: kaizalaApiRoot
     kaizalaAllowedHosts: kaizalaAllowedHosts
@@ -216,6 +271,17 @@ module api 'app/api.bicep' = {
   dependsOn: [
     rbac
   ]
+}
+
+module alerts 'monitoring/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    actionGroupId: alertActionGroupId
+  }
 }
 
 output AZURE_LOCATION string = location

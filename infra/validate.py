@@ -10,8 +10,10 @@ Steps, each of which fails the run (exit 1):
 1. every `.bicep` file parses with pycep, and pycep kept every declaration: it silently drops
    all but one nested child `resource` of a resource, so the raw declaration count must match;
 2. the app settings in the Bicep match infra/settings-policy.json and shared/config.py
-   SETTINGS (the same rules as tests/infra/test_infra_settings.py, here on pycep's parse);
-3. checkov (framework bicep, no downloads) reports no failed check and no parsing error; each
+   SETTINGS, and a secret one is a Key Vault reference (the same rules as
+   tests/infra/test_infra_settings.py, here on pycep's parse);
+3. one alert rule per alert metric in the telemetry contract (on pycep's parse);
+4. checkov (framework bicep, no downloads) reports no failed check and no parsing error; each
    skip must carry a reason (`// checkov:skip=CKV_AZURE_xx: reason` inside the resource).
 """
 
@@ -151,14 +153,61 @@ def check_settings(parsed: dict[Path, dict[str, Any]]) -> list[str]:
     ]
     for name in sorted(secret & azure):
         path, value = settings.get(name, (None, None))
-        if path is None:
-            continue
-        param = (
-            (parsed[path].get("parameters") or {}).get(value) if isinstance(value, str) else None
-        )
-        decorators = [d.get("type") for d in (param or {}).get("decorators", [])]
-        if "secure" not in decorators:
-            problems.append(f"secret setting {name} must come from a @secure() parameter")
+        if path is not None:
+            problems += _check_key_vault_reference(name, parsed[path], value)
+    return problems
+
+
+def _secure(tree: dict[str, Any], name: Any) -> bool:
+    param = (tree.get("parameters") or {}).get(name) if isinstance(name, str) else None
+    return "secure" in [d.get("type") for d in (param or {}).get("decorators", [])]
+
+
+def _check_key_vault_reference(name: str, tree: dict[str, Any], value: Any) -> list[str]:
+    """A secret app setting is a variable holding `@Microsoft.KeyVault(SecretUri=...)`, and a
+    Key Vault secret in the same file takes its value from a @secure() parameter."""
+    variable = (tree.get("variables") or {}).get(value) if isinstance(value, str) else None
+    if variable is None or "@Microsoft.KeyVault(SecretUri=" not in json.dumps(variable):
+        return [f"secret setting {name} must be a Key Vault reference (a variable)"]
+    values = [
+        (
+            ((r.get("config") or {}).get("config") or r.get("config") or {}).get("properties") or {}
+        ).get("value")
+        for r in (tree.get("resources") or {}).values()
+        if r.get("type") == "Microsoft.KeyVault/vaults/secrets" and not r.get("existing")
+    ]
+    if not any(_secure(tree, v) for v in values):
+        return [f"secret setting {name}: its Key Vault secret must come from a @secure() parameter"]
+    return []
+
+
+# The metrics the alert rules in monitoring/alerts.bicep must name (the telemetry contract).
+ALERT_METRICS = (
+    "kaizala_bridge.events",
+    "kaizala_bridge.refresh_token_days_left",
+    "kaizala_bridge.webhooks_disabled",
+    "kaizala_bridge.kaizala_throttled",
+)
+
+
+def check_alerts(parsed: dict[Path, dict[str, Any]]) -> list[str]:
+    """One scheduled query rule on customMetrics per alert metric (pycep's view of them)."""
+    queries: list[str] = []
+    for tree in parsed.values():
+        for resource in (tree.get("resources") or {}).values():
+            if resource.get("type") == "Microsoft.Insights/scheduledQueryRules":
+                props = (resource.get("config") or {}).get("properties") or {}
+                for criterion in (props.get("criteria") or {}).get("allOf") or []:
+                    queries.append(str(criterion.get("query", "")))
+    print(f"alert rules: {len(queries)}")
+    problems = [
+        f"alert query does not read customMetrics: {q}"
+        for q in queries
+        if not q.startswith("customMetrics")
+    ]
+    for metric in ALERT_METRICS:
+        if sum(f'name == "{metric}"' in q for q in queries) != 1:
+            problems.append(f"expected one alert rule on {metric}")
     return problems
 
 
@@ -229,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     parsed, problems = parse_all(files)
     print(f"pycep: {len(parsed)}/{len(files)} Bicep files parsed")
     problems += check_settings(parsed)
+    problems += check_alerts(parsed)
     if not opts.no_checkov:
         problems += run_checkov(opts.verbose)
     for problem in problems:

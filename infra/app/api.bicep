@@ -15,11 +15,18 @@ param identityClientId string
 param storageAccountName string
 param deploymentContainerName string
 param applicationInsightsName string
+param keyVaultName string
 param keyVaultUri string
 
-@minValue(1)
+// Flex Consumption accepts a maximumInstanceCount from 40 to 1000.
+@minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int
+
+@description('Always-ready instances of the HTTP scale group (0: none).')
+@minValue(0)
+@maxValue(10)
+param alwaysReadyHttpInstances int
 
 // Bridge settings (shared/config.py SETTINGS); defaults live in main.bicep.
 param tableNamePrefix string
@@ -53,6 +60,28 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing
   name: applicationInsightsName
 }
 
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+  name: keyVaultName
+}
+
+// RESPONSE_FORWARD_URL is a Power Automate trigger URL whose query carries a signature: it lives
+// in Key Vault and the app setting is a Key Vault reference that the platform resolves with the
+// app's identity (keyVaultReferenceIdentity; Key Vault Secrets Officer in app/rbac.bicep includes
+// get). Versionless SecretUri: a new secret version is picked up without a re-deploy.
+var responseForwardUrlSecretName = 'response-forward-url'
+var responseForwardUrlReference = empty(responseForwardUrl) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${responseForwardUrlSecretName}/)'
+
+resource responseForwardUrlSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(responseForwardUrl)) {
+  // checkov:skip=CKV_AZURE_114: contentType is set below; checkov's bicep check does not read the properties of a conditional (`if`) resource.
+  // checkov:skip=CKV_AZURE_41: the Power Automate trigger URL has no expiry of its own; an expiry date here would silently stop the forwarding. It is replaced when the flow is re-created.
+  parent: vault
+  name: responseForwardUrlSecretName
+  properties: {
+    value: responseForwardUrl
+    contentType: 'text/uri-list'
+  }
+}
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   // checkov:skip=CKV_AZURE_225: availability-zone support for Flex Consumption depends on the region; the bridge retries through its inbox/outbox tables, so a zonal outage delays work but does not lose it.
   name: planName
@@ -71,7 +100,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_222: the Kaizala webhook and the Dynamics/Power Automate calls come from the internet; requests are authenticated by function/admin keys and, for the webhook, the Kaizala callback token.
   // checkov:skip=CKV_AZURE_17: Kaizala and Dataverse do not present client certificates.
-  // checkov:skip=CKV_AZURE_212: numberOfWorkers is a dedicated-plan setting; Flex Consumption scales per event from zero (always-ready instances would be billed permanently).
+  // checkov:skip=CKV_AZURE_212: numberOfWorkers is a dedicated-plan setting; Flex Consumption scales per event, with `alwaysReady` instances for the HTTP group (alwaysReadyHttpInstances) instead.
   // checkov:skip=CKV_AZURE_213: /api/health checks table storage and answers 503 when one is down; platform health check would then recycle instances for an outage outside them. Probe it with an availability test instead.
   name: name
   location: location
@@ -86,6 +115,9 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    // Key Vault references resolve with the user-assigned identity (the default would be a
+    // system-assigned identity, which this app does not have).
+    keyVaultReferenceIdentity: identityId
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
@@ -106,6 +138,14 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         instanceMemoryMB: 2048
         maximumInstanceCount: maximumInstanceCount
+        // Kaizala's webhook validation GET must answer within 5 s; a warm HTTP instance keeps
+        // subscription (re)creation off a cold start. Billed while idle: 0 turns it off.
+        alwaysReady: alwaysReadyHttpInstances > 0 ? [
+          {
+            name: 'http'
+            instanceCount: alwaysReadyHttpInstances
+          }
+        ] : []
       }
       runtime: {
         name: 'python'
@@ -127,6 +167,9 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   // checkov:skip=CKV_AZURE_222: appsettings collection; public access is needed for the Kaizala webhook (see the function app).
   parent: functionApp
   name: 'appsettings'
+  dependsOn: [
+    responseForwardUrlSecret
+  ]
   properties: {
     // Functions host storage through the managed identity (shared keys are off).
     AzureWebJobsStorage__accountName: storage.name
@@ -151,7 +194,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     WEBHOOK_CALLBACK_URL: 'https://${functionApp.properties.defaultHostName}/api/kaizala/webhook'
     DATAVERSE_URL: dataverseUrl
     DATAVERSE_ACTIVITY_SET: dataverseActivitySet
-    RESPONSE_FORWARD_URL: responseForwardUrl
+    RESPONSE_FORWARD_URL: responseForwardUrlReference
     RETENTION_DAYS: string(retentionDays)
     INBOX_MAX_ATTEMPTS: string(inboxMaxAttempts)
     BACKFILL_SCHEDULE: backfillSchedule
@@ -164,9 +207,11 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
 }
 
 // azd deploys with Entra ID tokens: basic (user/password) publishing stays off.
+// ARM rejects these policies without a location (the AVM web/site module sets it too).
 resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
   parent: functionApp
   name: 'ftp'
+  location: location
   properties: {
     allow: false
   }
@@ -175,6 +220,7 @@ resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@
 resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
   parent: functionApp
   name: 'scm'
+  location: location
   properties: {
     allow: false
   }

@@ -16,6 +16,7 @@ param identityPrincipalId string
 @description('Optional object id of a person or group that seeds Key Vault secrets (azd passes the signed-in user). Empty: no assignment.')
 param operatorPrincipalId string = ''
 
+@description('Kind of principal operatorPrincipalId is: ServicePrincipal when azd runs from a pipeline.')
 @allowed([
   'User'
   'Group'
@@ -93,6 +94,19 @@ resource operatorSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04
   scope: vault
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.keyVaultSecretsOfficer)
+    principalId: operatorPrincipalId
+    principalType: operatorPrincipalType
+  }
+}
+
+// The runbook reads the inbox, outbox and due-index tables with `az storage entity query
+// --auth-mode login` and deletes rows and retired tables (shared keys are off, so only a data
+// role works): Contributor, because the runbook writes, not only Reader.
+resource operatorTableDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(operatorPrincipalId)) {
+  name: guid(storage.id, operatorPrincipalId, roleIds.storageTableDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.storageTableDataContributor)
     principalId: operatorPrincipalId
     principalType: operatorPrincipalType
   }

@@ -308,18 +308,40 @@ def check_app_settings(dep: Deployment) -> list[str]:
 
 
 def check_secret_settings(dep: Deployment) -> list[str]:
+    """A secret app setting is a Key Vault reference (a variable holding
+    `@Microsoft.KeyVault(SecretUri=...)`); the secret's value comes from a @secure() parameter
+    (in the app's file and main.bicep, no default); the site resolves references with its
+    user-assigned identity (keyVaultReferenceIdentity)."""
     file, settings = dep.app_settings()
     problems = []
     for spec in dep.settings:
         if not spec.secret or spec.name not in settings:
             continue
-        param = dep.param(file, settings[spec.name])
-        main = dep.param("main.bicep", settings[spec.name])
-        for where, decl in ((file, param), ("main.bicep", main)):
-            if decl is None or "@secure()" not in decl.decorators:
-                problems.append(f"{spec.name}: must come from a @secure() parameter in {where}")
-        if main is not None and literal(main.value):
-            problems.append(f"{spec.name}: a secure parameter must not have a non-empty default")
+        var = next((d for d in dep.decls(file, "var") if d.name == settings[spec.name]), None)
+        if var is None or "@Microsoft.KeyVault(SecretUri=" not in var.value:
+            problems.append(f"{spec.name}: must be a Key Vault reference variable in {file}")
+            continue
+        secrets = [
+            entries(d.body["properties"]).get("value", "")
+            for f, d in dep.resources("Microsoft.KeyVault/vaults/secrets")
+            if f == file
+        ]
+        sources = [s for s in secrets if s and re.search(rf"\b{re.escape(s)}\b", var.value)]
+        if not sources:
+            problems.append(f"{spec.name}: no Key Vault secret in {file} holds its value")
+        for source in sources:
+            param = dep.param(file, source)
+            main = dep.param("main.bicep", source)
+            for where, decl in ((file, param), ("main.bicep", main)):
+                if decl is None or "@secure()" not in decl.decorators:
+                    problems.append(f"{spec.name}: must come from a @secure() parameter in {where}")
+            if main is not None and literal(main.value):
+                problems.append(
+                    f"{spec.name}: a secure parameter must not have a non-empty default"
+                )
+    ((_, site),) = dep.resources("Microsoft.Web/sites")
+    if entries(site.body["properties"]).get("keyVaultReferenceIdentity") != "identityId":
+        problems.append("function app: keyVaultReferenceIdentity is not the user-assigned identity")
     return problems
 
 
@@ -559,6 +581,20 @@ MUTATIONS = [
         "var localSecret = { LOCAL_SECRETS_PATH: 'x' }\nvar tags = {",
     ),
     ("secret_settings", API, "@secure()\nparam responseForwardUrl", "param responseForwardUrl"),
+    (
+        "secret_settings",
+        API,
+        "RESPONSE_FORWARD_URL: responseForwardUrlReference",
+        "RESPONSE_FORWARD_URL: responseForwardUrl",
+    ),
+    ("secret_settings", API, "@Microsoft.KeyVault(SecretUri=", "(SecretUri="),
+    ("secret_settings", API, "    value: responseForwardUrl\n", "    value: 'x'\n"),
+    (
+        "secret_settings",
+        API,
+        "keyVaultReferenceIdentity: identityId",
+        "keyVaultReferenceIdentity: ''",
+    ),
     ("secret_settings", MAIN, "@secure()\nparam responseForwardUrl", "param responseForwardUrl"),
     (
         "defaults",
