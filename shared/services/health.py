@@ -1,4 +1,7 @@
-"""The health report behind GET /api/health: each dependency checked, nothing secret shown."""
+"""The health report: GET /api/health shows its status, GET /api/manage/health every check.
+
+Nothing secret is shown in either; the token dates are only in the admin answer.
+"""
 
 from __future__ import annotations
 
@@ -20,15 +23,22 @@ class HealthReport:
     def ok(self) -> bool:
         return all(c["status"] != "fail" for c in self.checks.values())
 
-    def body(self) -> dict[str, Any]:
+    @property
+    def status(self) -> str:
         # "warn" (e.g. refresh token close to expiry) keeps 200 but is visible to monitoring.
         if not self.ok:
-            status = "fail"
-        elif any(c["status"] == "warn" for c in self.checks.values()):
-            status = "warn"
-        else:
-            status = "ok"
-        return {"status": status, "checks": self.checks}
+            return "fail"
+        if any(c["status"] == "warn" for c in self.checks.values()):
+            return "warn"
+        return "ok"
+
+    def summary(self) -> dict[str, Any]:
+        """The anonymous answer: the overall status only (token dates stay behind a key)."""
+        return {"status": self.status}
+
+    def body(self) -> dict[str, Any]:
+        """The full report, for the admin route: every check with its details."""
+        return {"status": self.status, "checks": self.checks}
 
 
 async def check_health(

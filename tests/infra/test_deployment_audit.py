@@ -7,9 +7,12 @@ on pycep's parse (the parser checkov uses) through infra/validate.py in .venv-in
 
 from __future__ import annotations
 
+import copy
+import json
 import re
 import subprocess
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -263,3 +266,54 @@ def test_alerts_on_pycep_parse() -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "alert rules: 4" in proc.stdout
+
+
+# ----------------------------------------------------------------------------- host.json
+
+
+def check_host_monitoring(host: dict[str, Any], runbook: str) -> list[str]:
+    """Every invocation reaches `requests` (Host.Results at Information or below, requests not
+    sampled) when the runbook builds its symptoms and queries on `requests`."""
+    logging = host.get("logging", {})
+    level = logging.get("logLevel", {}).get(
+        "Host.Results", logging.get("logLevel", {}).get("default", "Information")
+    )
+    problems = []
+    if "requests" in runbook and level not in ("Trace", "Debug", "Information"):
+        problems.append(f"Host.Results is {level}: only some invocations reach `requests`")
+    sampling = logging.get("applicationInsights", {}).get("samplingSettings", {})
+    excluded = {t.strip() for t in str(sampling.get("excludedTypes", "")).split(";")}
+    if sampling.get("isEnabled", True) and "Request" not in excluded:
+        problems.append("requests are sampled: counts over `requests` would be estimates")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def host_json() -> dict[str, Any]:
+    return dict(json.loads((ROOT / "host.json").read_text("utf-8")))
+
+
+RUNBOOK = (ROOT / "docs" / "runbook.md").read_text("utf-8")
+
+
+def test_host_monitoring(host_json: dict[str, Any]) -> None:
+    assert check_host_monitoring(host_json, RUNBOOK) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("logging", "logLevel", "Host.Results"), "Error"),
+        (("logging", "logLevel", "Host.Results"), "Warning"),
+        (("logging", "applicationInsights", "samplingSettings", "excludedTypes"), "Exception"),
+    ],
+)
+def test_host_monitoring_catches(
+    host_json: dict[str, Any], path: tuple[str, ...], value: str
+) -> None:
+    edited = copy.deepcopy(host_json)
+    node = edited
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    assert check_host_monitoring(edited, RUNBOOK) != []

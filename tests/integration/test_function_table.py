@@ -40,6 +40,8 @@ EXPECTED = {
         ["DELETE"],
         "function",
     ),
+    # issue 12: deployment hardening (the anonymous health shows only ok/warn/fail)
+    "manage_health": ("http", "api/manage/health", ["GET"], "admin"),
 }
 
 

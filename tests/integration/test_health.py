@@ -9,18 +9,30 @@ from tests.support import body_json, call, request
 
 
 async def test_health_ok_against_azurite(runtime: Runtime) -> None:
-    resp = await call("health", request("GET", "/api/health"))
+    resp = await call("manage_health", request("GET", "/api/manage/health"))
     assert resp.status_code == 200
     body = body_json(resp)
     assert body["checks"]["storage"] == {"status": "ok"}
     # nothing onboarded yet: visible, but not an outage
     assert body["checks"]["kaizalaToken"]["status"] == "warn"
     assert body["status"] == "warn"
+    # the anonymous route says the same, and nothing more
+    anonymous = await call("health", request("GET", "/api/health"))
+    assert (anonymous.status_code, body_json(anonymous)) == (200, {"status": "warn"})
+
+
+async def test_anonymous_health_hides_token_dates(bridge: Runtime) -> None:
+    await bridge.tokens.current()
+    resp = await call("health", request("GET", "/api/health"))
+    assert (resp.status_code, body_json(resp)) == (200, {"status": "ok"})
+    text = resp.get_body().decode()
+    for detail in ("checks", "kaizalaToken", "ExpiresOn", "RotatedOn", "storage"):
+        assert detail not in text
 
 
 async def test_health_reports_token_state(bridge: Runtime) -> None:
     await bridge.tokens.current()
-    body = body_json(await call("health", request("GET", "/api/health")))
+    body = body_json(await call("manage_health", request("GET", "/api/manage/health")))
     assert body["status"] == "ok"
     token = body["checks"]["kaizalaToken"]
     assert token["status"] == "ok"
@@ -38,6 +50,8 @@ async def test_health_503_when_storage_stops() -> None:
             assert (await call("health", request("GET", "/api/health"))).status_code == 200
             own.stop()
             resp = await call("health", request("GET", "/api/health"))
+            assert (resp.status_code, body_json(resp)) == (503, {"status": "fail"})
+            resp = await call("manage_health", request("GET", "/api/manage/health"))
             body = body_json(resp)
             assert resp.status_code == 503
             assert body["status"] == "fail"
