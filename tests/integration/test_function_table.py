@@ -40,6 +40,12 @@ EXPECTED = {
         ["DELETE"],
         "function",
     ),
+    # issue 12: console
+    "console_page": ("http", "api/console", ["GET"], "admin"),
+    "manage_actions": ("http", "api/manage/actions", ["GET"], "admin"),
+    "manage_inbox": ("http", "api/manage/inbox", ["GET"], "admin"),
+    "manage_connector": ("http", "api/manage/connector", ["GET"], "admin"),
+    "manage_webhooks": ("http", "api/manage/webhooks", ["GET"], "admin"),
 }
 
 
