@@ -106,8 +106,8 @@
       cell(tr, e.status, "state-" + e.status);
       cell(tr, e.reason, "reason");
       cell(tr, short(e.actionId));
-      cell(tr, when(e.receivedAt));
-      cell(tr, when(e.lastAttemptAt));
+      cell(tr, when(e.receivedAt), "time");
+      cell(tr, when(e.lastAttemptAt), "time");
       const td = document.createElement("td");
       const button = document.createElement("button");
       button.type = "button";
@@ -148,7 +148,7 @@
     const page = await api("/manage/actions?" + params.toString());
     fill($("action-rows"), page.actions, (tr, a) => {
       tr.dataset.correlationId = a.correlationId;
-      cell(tr, when(a.createdAt));
+      cell(tr, when(a.createdAt), "time");
       cell(tr, a.status, "state-" + a.status);
       cell(tr, a.template || a.actionType);
       cell(tr, a.title);
@@ -176,7 +176,7 @@
     fill($("webhook-rows"), w.groups, (tr, g) => {
       cell(tr, short(g.groupId)).title = g.groupId;
       cell(tr, g.name);
-      cell(tr, g.registered ? "yes" : "setting");
+      cell(tr, g.registered ? "yes" : "no (a setting)");
       cell(tr, g.state + (g.error ? ` (${g.error})` : ""), "state-" + g.state);
       cell(tr, (g.subscriptions || []).map((s) => (s.active ? "active" : "disabled")).join(", "));
     });
@@ -221,7 +221,7 @@
       cell(tr, short(s.groupId));
       cell(tr, short(s.regardingId));
       cell(tr, s.static ? "yes" : "no");
-      cell(tr, when(s.createdAt));
+      cell(tr, when(s.createdAt), "time");
       cell(tr, d.pending);
       cell(tr, d.delivered);
       cell(tr, d.dead, d.dead ? "state-dead" : "");
@@ -230,7 +230,7 @@
       cell(tr, short(e.eventId)).title = e.eventId;
       cell(tr, short(e.subscriptionId));
       cell(tr, e.reason, "reason");
-      cell(tr, when(e.at));
+      cell(tr, when(e.at), "time");
     });
   }
 

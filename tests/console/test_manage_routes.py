@@ -199,9 +199,7 @@ async def test_connector_shows_token_facts_budget_and_queue_never_a_token(
     assert not [s for s in secrets_of(kaizala, await rt.callbacks.ensure()) if s in text]
 
 
-async def test_webhooks_missing_then_active_then_disabled(
-    rt: Runtime, kaizala: KaizalaSim
-) -> None:
+async def test_webhooks_missing_then_active_then_disabled(rt: Runtime, kaizala: KaizalaSim) -> None:
     before = body_json(await get("manage_webhooks"))
     assert before["callbackConfigured"] is True
     assert [(g["groupId"], g["state"]) for g in before["groups"]] == [(SAMPLE_GROUP, "missing")]
