@@ -15,6 +15,8 @@ from pathlib import Path
 
 import azure.functions as func
 
+from functions.http import handle_errors
+
 bp = func.Blueprint()
 
 ASSETS = Path(__file__).parent / "console_assets"
@@ -47,6 +49,7 @@ def page() -> tuple[str, str]:
 
 
 @bp.route(route="console", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
+@handle_errors
 async def console_page(req: func.HttpRequest) -> func.HttpResponse:
     body, csp = page()
     return func.HttpResponse(

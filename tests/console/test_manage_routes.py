@@ -6,7 +6,10 @@ routes are read as the console page reads them. No answer may carry a token.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -220,3 +223,24 @@ async def test_webhooks_missing_then_active_then_disabled(rt: Runtime, kaizala: 
     assert group["state"] == "disabled"
     text = resp.get_body().decode()
     assert not [s for s in secrets_of(kaizala, await rt.callbacks.ensure()) if s in text]
+
+
+async def test_console_page_allows_exactly_its_own_inline_script_and_style() -> None:
+    resp = await call("console_page", request("GET", "/api/console", params={"code": "k3y"}))
+    assert resp.status_code == 200
+    assert resp.mimetype == "text/html"
+    html = resp.get_body().decode()
+    csp = dict(
+        part.strip().split(" ", 1) for part in resp.headers["content-security-policy"].split(";")
+    )
+    assert csp["default-src"] == "'self'"
+    assert csp["connect-src"] == "'self'"
+    for tag, directive in (("script", "script-src"), ("style", "style-src")):
+        [inline] = re.findall(rf"<{tag}>(.*?)</{tag}>", html, flags=re.S)
+        digest = base64.b64encode(hashlib.sha256(inline.encode()).digest()).decode()
+        assert csp[directive] == f"'sha256-{digest}'"
+    assert "/*SCRIPT*/" not in html and "/*STYLE*/" not in html
+    assert "k3y" not in html  # the key is read by the script at run time, never served back
+    assert resp.headers["x-content-type-options"] == "nosniff"
+    assert resp.headers["cache-control"] == "no-store"
+    assert "://" not in html  # nothing fetched from elsewhere
