@@ -244,3 +244,35 @@ async def test_console_page_allows_exactly_its_own_inline_script_and_style() -> 
     assert resp.headers["x-content-type-options"] == "nosniff"
     assert resp.headers["cache-control"] == "no-store"
     assert "://" not in html  # nothing fetched from elsewhere
+
+
+async def test_bounded_reads_say_when_the_bound_cut_them(rt: Runtime) -> None:
+    token = await rt.callbacks.ensure()
+    register_secret(token)
+    for name in ("A", "B", "C"):
+        await send(name)
+    rows, truncated = await rt.actions_store.recent(None, None, limit=2)
+    assert (len(rows), truncated) == (2, True)
+    rows, truncated = await rt.actions_store.recent("sent", None, limit=3)
+    assert (len(rows), truncated) == (3, True)  # a full read cannot tell: it says so
+    rows, truncated = await rt.actions_store.recent("sent", None, limit=4)
+    assert (len(rows), truncated) == (3, False)
+    for _ in range(2):
+        event = survey_event(str(uuid.uuid4()))
+        hdr = {"kz-callback-token": token}
+        await call(
+            "kaizala_webhook", request("POST", "/api/kaizala/webhook", body=event, headers=hdr)
+        )
+    assert await rt.inbox_store.count_by_status(1) == ({"orphan": 1}, True)
+    assert await rt.inbox_store.count_by_status(3) == ({"orphan": 2}, False)
+
+
+async def test_a_group_kaizala_refuses_to_list_is_unknown_with_the_reason(
+    rt: Runtime, kaizala: KaizalaSim
+) -> None:
+    kaizala.control("POST", "faults", json={"pathRegex": "/webhook$", "status": 500, "count": 20})
+    resp = await get("manage_webhooks")
+    assert resp.status_code == 200
+    [group] = body_json(resp)["groups"]
+    assert group["state"] == "unknown"
+    assert "500" in group["error"]
