@@ -5,8 +5,10 @@ import azure.functions as func
 from functions import (
     actions,
     backfill,
+    console,
     groups,
     health,
+    manage,
     media,
     reminders,
     subscriptions,
@@ -24,3 +26,5 @@ app.register_functions(backfill.bp)
 app.register_functions(reminders.bp)
 app.register_functions(media.bp)
 app.register_functions(groups.bp)
+app.register_functions(console.bp)
+app.register_functions(manage.bp)

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from shared.adapters.dataverse import DataverseClient
     from shared.adapters.forward import ForwardSink
     from shared.services.callback_tokens import CallbackTokens
+    from shared.services.console import ConsoleDeps
     from shared.services.groups import GroupService
     from shared.services.inbound import InboundDeps
     from shared.services.inbound.backfill import Backfill
@@ -273,6 +274,24 @@ class Runtime:
             self.kaizala,
             retention_days=self.settings.retention_days,
             clock=self.clock,
+        )
+
+    @cached_property
+    def console(self) -> ConsoleDeps:
+        # issue 12: console. What the operator console's read-only admin routes read.
+        from shared.services.console import ConsoleDeps
+
+        return ConsoleDeps(
+            settings=self.settings,
+            clock=self.clock,
+            actions=self.actions_store,
+            outbox=self.outbox,
+            inbox=self.inbox_store,
+            summary_due=self.summary_due,
+            budget=self.budget,
+            tokens=self.tokens,
+            groups=self.groups,
+            kaizala=self.kaizala,
         )
 
     async def aclose(self) -> None:

@@ -41,6 +41,14 @@ OUTBOX_PK = "q"
 STALE_BATCH = 50
 BACKFILL_SCAN_LIMIT = 5000
 LEGACY_SCAN_LIMIT = 1000  # `sending` rows indexed per old scan (migration)
+RECENT_SCAN_LIMIT = 5000  # rows read per console page (no index on time)
+# fmt: off
+LIST_FIELDS = [  # what the console lists of a row (never the body)
+    "PartitionKey", "status", "groupId", "actionType", "template", "regardingEntity",
+    "regardingId", "regardingName", "title", "createdAt", "createdUs", "sentAt", "attempts",
+    "actionId", "referenceId", "lastError",
+]
+# fmt: on
 DONE = "status eq 'sent' or status eq 'failed'"
 
 
@@ -223,6 +231,32 @@ class ActionStore:
         ]
         return found, len(found) < LEGACY_SCAN_LIMIT
 
+    async def recent(  # issue 12: the operator console
+        self, status: str | None, before_us: int | None, limit: int = RECENT_SCAN_LIMIT
+    ) -> tuple[list[ActionRecord], bool]:
+        """Rows in `status` created at or before `before_us`, and whether the scan stopped at
+        `limit` (no index on time: the caller orders them)."""
+        clauses: list[str] = ["RowKey eq @rk"]
+        params: dict[str, Any] = {"rk": ROW_KEY}
+        if status is not None:
+            clauses.append("status eq @status")
+            params["status"] = status
+        if before_us is not None:
+            clauses.append("createdUs le @before")
+            params["before"] = before_us
+        found = [
+            ActionRecord.from_stored(s)
+            async for s in self._tables.query(
+                ACTIONS,
+                " and ".join(clauses),
+                params,
+                select=LIST_FIELDS,
+                page_size=1000,
+                limit=limit,
+            )
+        ]
+        return found, len(found) >= limit
+
     # --- issue 10: backfill ---------------------------------------------------------------
 
     async def sent_since(
@@ -290,6 +324,13 @@ class OutboxStore:
 
     async def remove(self, entry: OutboxEntry) -> None:
         await self._tables.delete(OUTBOX, OUTBOX_PK, entry.row_key)
+
+    async def count(self, limit: int) -> int:
+        """Queued sends, counted up to `limit` (the console's figure)."""
+        rows = self._tables.query(
+            OUTBOX, "PartitionKey eq @pk", {"pk": OUTBOX_PK}, select=["RowKey"], limit=limit
+        )
+        return len([1 async for _ in rows])
 
 
 # --- the reminder slot on the action row (issue 10: reminders) -------------------------------

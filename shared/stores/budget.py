@@ -46,6 +46,8 @@ class Budget:
     ) -> None:
         self._tables = tables
         self.slot_seconds = window_seconds / slots
+        self.slots = slots
+        self.per_window = per_window
         self.per_slot = max(1, per_window // (slots + 1))
         self._clock = clock
         self._sleep = sleep  # injectable with the clock, so a test can run on virtual time
@@ -64,6 +66,24 @@ class Budget:
         """Like `try_acquire`, for work that yields to sends: only while the current slot has
         taken fewer than `spare_per_slot` calls, so at least half of every slot stays theirs."""
         return await self._take(self.spare_per_slot)
+
+    async def usage(self) -> dict[str, float]:
+        """Calls taken in the current slot and in the window ending with it (the console's
+        figures; one read of the partition, at most 64 rows)."""
+        slot = int(self._clock() // self.slot_seconds)
+        counts = {
+            int(row.entity.get("slot", -1)): int(row.entity.get("count", 0))
+            async for row in self._tables.query(TABLE, "PartitionKey eq @pk", {"pk": PARTITION})
+        }
+        window = sum(counts.get(s, 0) for s in range(slot - self.slots + 1, slot + 1))
+        return {
+            "slotUsed": counts.get(slot, 0),
+            "perSlot": self.per_slot,
+            "slotSeconds": self.slot_seconds,
+            "windowUsed": window,
+            "windowLimit": self.per_window,
+            "windowSeconds": self.slot_seconds * self.slots,
+        }
 
     async def _take(self, limit: int) -> float:
         async with self._lock:

@@ -52,6 +52,17 @@ TABLE = "inbox"
 REPLAY_LIMIT = 1000
 EXPIRY_LIMIT = 1000
 INSPECT_LIMIT = 1000
+PROBLEM_FIELDS = (
+    "eventId",
+    "eventType",
+    "actionId",
+    "status",
+    "attempts",
+    "lastError",
+    "receivedAt",
+    "lastAttemptAt",
+    "replays",
+)
 RESPONSE_ROWS_LIMIT = 5000  # rows read per action for its figures
 LEGACY_SCAN_LIMIT = 1000  # pending rows indexed per old scan (migration)
 
@@ -328,5 +339,31 @@ class InboxStore:
             {k: v for k, v in stored.entity.items() if not k.startswith("Body")}
             async for stored in self._tables.query(
                 TABLE, "PartitionKey ne @x", {"x": ""}, limit=limit
+            )
+        ]
+
+    # --- issue 12: the operator console ----------------------------------------------------
+
+    async def count_by_status(self, limit: int) -> tuple[dict[str, int], bool]:
+        """Rows per status, reading at most `limit` rows (True then: the counts are a floor)."""
+        counts: dict[str, int] = {}
+        seen = 0
+        async for row in self._tables.query(
+            TABLE, "PartitionKey ne @x", {"x": ""}, select=["status"], page_size=1000, limit=limit
+        ):
+            seen += 1
+            status = str(row.entity.get("status") or "unknown")
+            counts[status] = counts.get(status, 0) + 1
+        return counts, seen >= limit
+
+    async def problems(self, limit: int) -> list[dict[str, Any]]:
+        """Dead and orphan rows (no raw event), at most `limit`, in key order."""
+        return [
+            {k: row.entity.get(k) for k in PROBLEM_FIELDS}
+            async for row in self._tables.query(
+                TABLE,
+                "status eq 'dead' or status eq 'orphan'",
+                select=list(PROBLEM_FIELDS),
+                limit=limit,
             )
         ]

@@ -157,6 +157,19 @@ class SummaryDueStore:
             )
         ]
 
+    async def marked(self, limit: int) -> set[str]:
+        """Correlation ids with a mark (a note still to write), reading at most `limit` marks."""
+        return {
+            str(s.entity.get("correlationId"))
+            async for s in self._tables.query(
+                TABLE,
+                "PartitionKey eq @pk",
+                {"pk": PARTITION},
+                select=["correlationId"],
+                limit=limit,
+            )
+        }
+
     async def done(self, mark: DueSummary) -> bool:
         """Forget a handled mark; False when another sweeper did already."""
         return await self._tables.delete(TABLE, PARTITION, mark.row_key, mark.etag)

@@ -42,6 +42,12 @@ EXPECTED = {
     ),
     # issue 12: deployment hardening (the anonymous health shows only ok/warn/fail)
     "manage_health": ("http", "api/manage/health", ["GET"], "admin"),
+    # issue 12: console
+    "console_page": ("http", "api/console", ["GET"], "admin"),
+    "manage_actions": ("http", "api/manage/actions", ["GET"], "admin"),
+    "manage_inbox": ("http", "api/manage/inbox", ["GET"], "admin"),
+    "manage_connector": ("http", "api/manage/connector", ["GET"], "admin"),
+    "manage_webhooks": ("http", "api/manage/webhooks", ["GET"], "admin"),
 }
 
 
