@@ -1,0 +1,75 @@
+"""What `make run` does once the host is up: say where the simulator's PIN is while the
+connector is not onboarded, and sync the Kaizala webhook subscriptions once as soon as it is
+(the same `POST /api/manage/webhooks/sync` an operator would call; the local host needs no
+key), so that responses arrive without waiting for the hourly timer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+import httpx
+
+from devtools.kaizala_sim import SAMPLE_ADMIN
+
+CHECK_EVERY_SECONDS = 2.0
+
+
+def pin_line(kaizala_port: int, mobile: str = SAMPLE_ADMIN) -> str:
+    url = f"http://127.0.0.1:{kaizala_port}/_sim/pin?mobileNumber={quote(mobile, safe='')}"
+    return (
+        f"PIN for {mobile}: after POST /api/manage/kaizala/pin, the simulator logs "
+        f"`PIN for {mobile} : NNNN` below, and {url} answers it."
+    )
+
+
+@dataclass
+class FirstSync:
+    host_port: int
+    kaizala_port: int
+    say: Callable[[str], None]
+    clock: Callable[[], float] = time.monotonic
+    done: bool = False
+    _next_check: float = 0.0
+    _told_pin: bool = False
+    _http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10.0))
+
+    def poll(self) -> None:
+        """Call often; checks the health every CHECK_EVERY_SECONDS until the sync is done."""
+        if self.done or self.clock() < self._next_check:
+            return
+        self._next_check = self.clock() + CHECK_EVERY_SECONDS
+        host = f"http://127.0.0.1:{self.host_port}"
+        try:
+            status = self._http.get(f"{host}/api/health").json().get("status")
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return  # not answering yet or restarting: try again later
+        if status != "ok":
+            # `warn` is also what an expiring refresh token gives: the PIN flow fixes both.
+            if not self._told_pin:
+                self.say(f"not onboarded yet (health {status}). {pin_line(self.kaizala_port)}")
+                self._told_pin = True
+            return
+        try:
+            resp = self._http.post(f"{host}/api/manage/webhooks/sync", json={})
+        except httpx.HTTPError as exc:
+            self.say(f"webhook sync failed ({type(exc).__name__}); retrying")
+            return
+        self.done = True
+        if resp.status_code != 200:
+            self.say(
+                f"webhook sync answered {resp.status_code} (POST /api/manage/webhooks/sync "
+                f"to retry): {resp.text[:300]}"
+            )
+            return
+        groups = resp.json().get("groups", [])
+        outcome = ", ".join(
+            f"{g.get('groupId')}: {'/'.join(g.get('actions') or ['ok']) or 'ok'}" for g in groups
+        )
+        self.say(f"onboarded; webhook subscriptions synced ({outcome or 'no groups'})")
+
+    def close(self) -> None:
+        self._http.close()
