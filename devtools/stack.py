@@ -56,6 +56,8 @@ class Stack:
     azurite: Azurite | None = None
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     state_dir: Path | None = None  # None: Azurite and the simulators keep state in memory
+    # Sees every output line too (component, text), from the reader threads; prints nothing.
+    watch: Callable[[str, str], None] | None = None
 
     def _state_args(self, name: str) -> list[str]:
         if self.state_dir is None:
@@ -153,8 +155,11 @@ class Stack:
     def _pump(self, name: str, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None
         for line in iter(proc.stdout.readline, b""):
+            text = line.decode(errors="replace").rstrip()
+            if self.watch is not None:
+                self.watch(name, text)
             if not self.quiet or self.on_line is not None:
-                self._say(name, line.decode(errors="replace").rstrip())
+                self._say(name, text)
 
     def _say(self, name: str, text: str) -> None:
         if self.on_line is not None:
@@ -231,16 +236,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    ports = Ports(args.port, args.kaizala_port, args.dataverse_port, args.table_port)
+    first_sync = FirstSync(ports.host, ports.kaizala, lambda text: stack._say("stack", text))
     stack = Stack(
         args.settings,
-        Ports(args.port, args.kaizala_port, args.dataverse_port, args.table_port),
+        ports,
         kaizala_args=["--time-scale", str(args.kaizala_time_scale)],
         state_dir=None if args.in_memory else args.state_dir.resolve(),
+        watch=first_sync.notice,
     )
     try:
         stack.start()
     except RuntimeError as exc:
         print(f"start-up failed: {exc}", file=sys.stderr)
+        first_sync.close()
         return 1
     print(
         f"\nKaizala Bridge on http://127.0.0.1:{args.port}/api/health "
@@ -248,9 +257,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         f":{stack.ports.dataverse}). State: {stack.state_dir or 'in memory'} "
         "(`make reset` starts afresh). Ctrl-C stops everything.\n",
         flush=True,
-    )
-    first_sync = FirstSync(
-        stack.ports.host, stack.ports.kaizala, lambda text: stack._say("stack", text)
     )
     try:
         while not stopping.is_set():

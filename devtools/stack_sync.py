@@ -2,6 +2,9 @@
 connector is not onboarded, and sync the Kaizala webhook subscriptions once as soon as it is
 (the same `POST /api/manage/webhooks/sync` an operator would call; the local host needs no
 key), so that responses arrive without waiting for the hourly timer.
+
+Health is read once at start and then only after the host logs a login or a token renewal
+(polling it would add an invocation line to the log every few seconds).
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ import httpx
 from devtools.kaizala_sim import SAMPLE_ADMIN
 
 CHECK_EVERY_SECONDS = 2.0
+CHECKS_AFTER_EVENT = 5  # a renewal's lease row may land just after its log line
+# Host log lines after which the connector may have become onboarded.
+ONBOARDING_EVENTS = ("function=kaizala_login ", "function=renew_kaizala_token ")
 
 
 def pin_line(kaizala_port: int, mobile: str = SAMPLE_ADMIN) -> str:
@@ -34,19 +40,27 @@ class FirstSync:
     clock: Callable[[], float] = time.monotonic
     done: bool = False
     _next_check: float = 0.0
+    _checks_left: int = 1  # the first check, at start
     _told_pin: bool = False
     _http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10.0))
 
+    def notice(self, component: str, line: str) -> None:
+        """Every output line of the stack (from the reader threads: only sets a counter)."""
+        if component == "host" and any(event in line for event in ONBOARDING_EVENTS):
+            self._checks_left = CHECKS_AFTER_EVENT
+
     def poll(self) -> None:
-        """Call often; checks the health every CHECK_EVERY_SECONDS until the sync is done."""
-        if self.done or self.clock() < self._next_check:
+        """Call often; checks the health when due until the sync is done."""
+        if self.done or self._checks_left <= 0 or self.clock() < self._next_check:
             return
         self._next_check = self.clock() + CHECK_EVERY_SECONDS
+        self._checks_left -= 1
         host = f"http://127.0.0.1:{self.host_port}"
         try:
             status = self._http.get(f"{host}/api/health").json().get("status")
         except (httpx.HTTPError, ValueError, AttributeError):
-            return  # not answering yet or restarting: try again later
+            self._checks_left = max(self._checks_left, 1)  # restarting: try again later
+            return
         if status != "ok":
             # `warn` is also what an expiring refresh token gives: the PIN flow fixes both.
             if not self._told_pin:
@@ -57,6 +71,7 @@ class FirstSync:
             resp = self._http.post(f"{host}/api/manage/webhooks/sync", json={})
         except httpx.HTTPError as exc:
             self.say(f"webhook sync failed ({type(exc).__name__}); retrying")
+            self._checks_left = max(self._checks_left, 1)
             return
         self.done = True
         if resp.status_code != 200:
