@@ -13,6 +13,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -77,14 +78,19 @@ class StackProcess:
                 return found
         pytest.fail(f"no line matching {pattern.pattern!r} within {timeout:g} s:\n{self.output}")
 
-    def stop(self) -> int:
-        """SIGTERM, as `kill` or a service manager would: the stack stops its parts cleanly."""
+    def stop(self, ctrl_c: bool = False) -> int:
+        """SIGTERM to the stack, as `kill` would, or SIGINT to its whole session, as a
+        terminal's Ctrl-C does: either way the stack stops its parts cleanly."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            if ctrl_c:
+                os.killpg(self.proc.pid, signal.SIGINT)
+            else:
+                self.proc.send_signal(signal.SIGTERM)
         try:
             return self.proc.wait(timeout=60)
-        finally:
+        except subprocess.TimeoutExpired:
             self.kill()
+            pytest.fail(f"the stack did not stop within 60 s:\n{self.output}")
 
     def kill(self) -> None:
         """Whatever is left of its session (only after a failed stop)."""
@@ -206,7 +212,16 @@ def test_restart_keeps_onboarding_actions_and_webhooks(
             return [t for t in tasks if t.get("_regardingobjectid_value") == OPPORTUNITY]
 
         until(task_written, STEP_TIMEOUT, "the new response as a task in Dataverse")
-        assert second.stop() == 0, second.output
+        assert second.stop(ctrl_c=True) == 0, second.output
+        # Checked before the clean-up below: the stack itself left nothing running.
+        flags = ("--port", "--kaizala-port", "--dataverse-port", "--table-port")
+        assert not [f for f in flags if listening(_port(argv, f))], second.output
     finally:
         second.kill()
         http.close()
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
