@@ -28,7 +28,7 @@ import httpx
 
 from devtools.azurite import Azurite
 from devtools.serving import free_port
-from devtools.stack_sync import FirstSync
+from devtools.stack_sync import FirstSync, stale_secrets_warning
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -245,6 +245,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         state_dir=None if args.in_memory else args.state_dir.resolve(),
         watch=first_sync.notice,
     )
+    if stack.state_dir is not None:
+        secrets = ROOT / stack.environment().get("LOCAL_SECRETS_PATH", ".local/secrets.json")
+        if warning := stale_secrets_warning(stack.state_dir, secrets):
+            stack._say("stack", warning)
     try:
         stack.start()
     except RuntimeError as exc:

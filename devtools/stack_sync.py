@@ -9,9 +9,11 @@ Health is read once at start and then only after the host logs a login or a toke
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
@@ -29,6 +31,24 @@ def pin_line(kaizala_port: int, mobile: str = SAMPLE_ADMIN) -> str:
     return (
         f"PIN for {mobile}: after POST /api/manage/kaizala/pin, the simulator logs "
         f"`PIN for {mobile} : NNNN` below, and {url} answers it."
+    )
+
+
+def stale_secrets_warning(state_dir: Path | None, secrets_path: Path) -> str | None:
+    """A warning when the secret store holds a refresh token that the Kaizala simulator cannot
+    know: it has no saved state (a `.local/` from before state was kept, or partly deleted)."""
+    if state_dir is None or (state_dir / "kaizala-sim.json").exists():
+        return None
+    try:
+        names = json.loads(secrets_path.read_text(encoding="utf-8"))  # names only, no values
+    except (OSError, ValueError):
+        return None
+    if not isinstance(names, dict) or "kaizala-refresh-token" not in names:
+        return None
+    return (
+        f"{secrets_path} holds a refresh token but the Kaizala simulator has no saved state in "
+        f"{state_dir}: its renewals will fail until you onboard again (or stop, `make reset`, "
+        "start)"
     )
 
 

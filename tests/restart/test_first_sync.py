@@ -4,8 +4,10 @@ and one sync as soon as health is `ok`."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from starlette.applications import Starlette
@@ -14,7 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from devtools.serving import ServerThread, serve
-from devtools.stack_sync import FirstSync
+from devtools.stack_sync import FirstSync, stale_secrets_warning
 
 
 @dataclass
@@ -83,3 +85,18 @@ def test_pin_line_then_one_sync_after_the_renewal(host: tuple[FakeHost, ServerTh
         assert len(said) == 2
     finally:
         sync.close()
+
+
+def test_a_refresh_token_without_saved_simulator_state_is_pointed_out(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    secrets = state / "secrets.json"
+    state.mkdir()
+    assert stale_secrets_warning(state, secrets) is None  # no secret store yet
+    secrets.write_text(json.dumps({"kaizala-application-id": []}), encoding="utf-8")
+    assert stale_secrets_warning(state, secrets) is None  # seeded, never onboarded
+    secrets.write_text(json.dumps({"kaizala-refresh-token": []}), encoding="utf-8")
+    warning = stale_secrets_warning(state, secrets)
+    assert warning is not None and "onboard again" in warning
+    (state / "kaizala-sim.json").write_text("{}", encoding="utf-8")
+    assert stale_secrets_warning(state, secrets) is None  # the simulator has its state
+    assert stale_secrets_warning(None, secrets) is None  # in memory: nothing to compare
