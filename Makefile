@@ -6,10 +6,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INFRA_VENV := .venv-infra
 
-.PHONY: help install run test lint lint-py lint-infra demo bench clean
+.PHONY: help install run test lint lint-py lint-infra demo bench clean reset
 
 help:
 	@echo "make run    - Azurite, the Kaizala and Dataverse simulators and the local Functions host"
+	@echo "              (state kept in .local/ across restarts)"
+	@echo "make reset  - delete .local/ (Azurite data, simulator snapshots, secrets): start afresh"
 	@echo "make test   - the whole test suite with branch coverage (starts and stops its own Azurite)"
 	@echo "make lint   - ruff, mypy and the offline infra checks"
 	@echo "make demo   - the whole loop end to end, with a report"
@@ -60,6 +62,11 @@ demo: install
 
 bench: install
 	$(PY) -m bench.run
+
+# Everything `make run` keeps between runs; the next `make run` starts with a new tenant and
+# must onboard again. Stop `make run` first (a running stack would write its state back).
+reset:
+	rm -rf .local
 
 clean:
 	rm -rf $(VENV) $(INFRA_VENV) node_modules .mypy_cache .ruff_cache .pytest_cache .local

@@ -1,8 +1,13 @@
-"""Start and stop Azurite (the real storage emulator) for tests, `make run` and the demo."""
+"""Start and stop Azurite (the real storage emulator) for tests, `make run` and the demo.
+
+Tests and the demo keep its data in memory; `make run` gives a `location` so that the tables
+survive a restart (Azurite writes them there every 5 s and when stopped with SIGINT).
+"""
 
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -15,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Azurite's published development account; not a secret (it is in Microsoft's docs).
 DEV_ACCOUNT = "devstoreaccount1"
 DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-FLAGS = ("--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--silent")
+FLAGS = ("--disableTelemetry", "--skipApiVersionCheck", "--silent")
 
 
 def connection_string(table_port: int, blob_port: int | None = None) -> str:
@@ -54,9 +59,12 @@ def _wait_port(port: int, timeout: float) -> bool:
 class Azurite:
     """Azurite's table service (and optionally blob) on loopback, on free ports by default."""
 
-    def __init__(self, table_port: int | None = None, blob: bool = False) -> None:
+    def __init__(
+        self, table_port: int | None = None, blob: bool = False, location: Path | None = None
+    ) -> None:
         self.table_port = table_port or free_port()
         self.blob_port = free_port() if blob else None
+        self.location = location  # None: in memory, gone when stopped
         self.proc: subprocess.Popen[bytes] | None = None
         self._workdir = tempfile.mkdtemp(prefix="azurite-")
 
@@ -89,6 +97,11 @@ class Azurite:
                 "--tablePort",
                 str(self.table_port),
             ]
+        if self.location is None:
+            cmd.append("--inMemoryPersistence")
+        else:
+            self.location.mkdir(parents=True, exist_ok=True)
+            cmd += ["--location", str(self.location)]
         cmd += list(FLAGS)
         self.proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
             cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self._workdir
@@ -100,7 +113,12 @@ class Azurite:
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
+            if self.location is None:
+                self.proc.terminate()
+            else:
+                # SIGINT: only then does Azurite close its database, writing what its 5-second
+                # autosave has not written yet (SIGTERM would lose it).
+                self.proc.send_signal(signal.SIGINT)
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:

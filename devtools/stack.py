@@ -2,6 +2,11 @@
 
 Each part runs as its own process (like the real systems), its output prefixed with its name.
 Ctrl-C or SIGTERM stops everything this started. `Stack` is also used by `make demo`.
+
+With a state directory (`make run`: `.local/`), Azurite keeps its tables in `azurite/` there and
+the simulators their state in `kaizala-sim.json` and `dataverse-sim.json`, so a restart keeps the
+onboarding (whose tokens are in the secret store, `.local/secrets.json`), groups, webhooks and
+actions; `make reset` deletes it all. Without one (tests, the demo) everything is in memory.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import httpx
 
 from devtools.azurite import Azurite
 from devtools.serving import free_port
+from devtools.stack_sync import FirstSync, stale_secrets_warning
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,6 +55,14 @@ class Stack:
     on_line: Callable[[str, str], None] | None = None
     azurite: Azurite | None = None
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    state_dir: Path | None = None  # None: Azurite and the simulators keep state in memory
+    # Sees every output line too (component, text), from the reader threads; prints nothing.
+    watch: Callable[[str, str], None] | None = None
+
+    def _state_args(self, name: str) -> list[str]:
+        if self.state_dir is None:
+            return []
+        return ["--state-path", str(self.state_dir / f"{name}-sim.json")]
 
     def environment(self) -> dict[str, str]:
         """What the host sees: the settings file's values, with ports of this stack."""
@@ -73,8 +87,10 @@ class Stack:
 
     def start(self) -> Stack:
         try:
-            self.azurite = Azurite(table_port=self.ports.table).start()
-            self._say("azurite", f"table service on 127.0.0.1:{self.ports.table}")
+            location = None if self.state_dir is None else self.state_dir / "azurite"
+            self.azurite = Azurite(table_port=self.ports.table, location=location).start()
+            where = "in memory" if location is None else f"data in {location}"
+            self._say("azurite", f"table service on 127.0.0.1:{self.ports.table} ({where})")
             env = self.environment()
             py = sys.executable
             self._spawn(
@@ -86,12 +102,20 @@ class Stack:
                     "--port",
                     str(self.ports.kaizala),
                     *self.kaizala_args,
+                    *self._state_args("kaizala"),
                 ],
                 env,
             )
             self._spawn(
                 "dataverse",
-                [py, "-m", "devtools.dataverse_sim", "--port", str(self.ports.dataverse)],
+                [
+                    py,
+                    "-m",
+                    "devtools.dataverse_sim",
+                    "--port",
+                    str(self.ports.dataverse),
+                    *self._state_args("dataverse"),
+                ],
                 env,
             )
             self._wait_http(f"http://127.0.0.1:{self.ports.kaizala}/_sim/stats", "kaizala")
@@ -131,8 +155,11 @@ class Stack:
     def _pump(self, name: str, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None
         for line in iter(proc.stdout.readline, b""):
+            text = line.decode(errors="replace").rstrip()
+            if self.watch is not None:
+                self.watch(name, text)
             if not self.quiet or self.on_line is not None:
-                self._say(name, line.decode(errors="replace").rstrip())
+                self._say(name, text)
 
     def _say(self, name: str, text: str) -> None:
         if self.on_line is not None:
@@ -180,6 +207,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devtools.stack", description=__doc__)
     parser.add_argument("--settings", type=Path, default=ROOT / "local.settings.json")
     parser.add_argument("--port", type=int, default=7071, help="the Functions host's port")
+    parser.add_argument("--kaizala-port", type=int, default=7081)
+    parser.add_argument("--dataverse-port", type=int, default=7082)
+    parser.add_argument("--table-port", type=int, default=10002, help="Azurite's table service")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=ROOT / ".local",
+        help="where Azurite and the simulators keep their state (default .local/)",
+    )
+    parser.add_argument(
+        "--in-memory", action="store_true", help="keep no state: everything is gone when stopped"
+    )
     parser.add_argument(
         "--kaizala-time-scale",
         type=float,
@@ -197,30 +236,42 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    ports = Ports(args.port, args.kaizala_port, args.dataverse_port, args.table_port)
+    first_sync = FirstSync(ports.host, ports.kaizala, lambda text: stack._say("stack", text))
     stack = Stack(
         args.settings,
-        Ports(host=args.port),
+        ports,
         kaizala_args=["--time-scale", str(args.kaizala_time_scale)],
+        state_dir=None if args.in_memory else args.state_dir.resolve(),
+        watch=first_sync.notice,
     )
+    if stack.state_dir is not None:
+        secrets = ROOT / stack.environment().get("LOCAL_SECRETS_PATH", ".local/secrets.json")
+        if warning := stale_secrets_warning(stack.state_dir, secrets):
+            stack._say("stack", warning)
     try:
         stack.start()
     except RuntimeError as exc:
         print(f"start-up failed: {exc}", file=sys.stderr)
+        first_sync.close()
         return 1
     print(
         f"\nKaizala Bridge on http://127.0.0.1:{args.port}/api/health "
         f"(Kaizala simulator :{stack.ports.kaizala}, Dataverse simulator "
-        f":{stack.ports.dataverse}). Ctrl-C stops everything.\n",
+        f":{stack.ports.dataverse}). State: {stack.state_dir or 'in memory'} "
+        "(`make reset` starts afresh). Ctrl-C stops everything.\n",
         flush=True,
     )
     try:
         while not stopping.is_set():
+            first_sync.poll()
             for name, proc in stack.procs.items():
                 if proc.poll() is not None:
                     print(f"{name} exited with code {proc.returncode}; stopping", file=sys.stderr)
                     stopping.set()
             stopping.wait(0.5)
     finally:
+        first_sync.close()
         stack.stop()
     return 0
 

@@ -6,13 +6,15 @@ The `/_sim/` control API is in `control`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -22,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from devtools.dataverse_sim import persist
 from devtools.dataverse_sim.control import CONTROL_ROUTES
 from devtools.dataverse_sim.notes import NOTE_COLUMNS, NOTE_SET
 from devtools.dataverse_sim.odata import (
@@ -36,6 +39,7 @@ from devtools.dataverse_sim.odata import (
 from devtools.dataverse_sim.people import PEOPLE_CONTROL_ROUTES, PEOPLE_SETS, read_only_error
 from devtools.dataverse_sim.state import SimState
 from devtools.dataverse_sim.tables import DEFAULT_OPPORTUNITIES, OPPORTUNITY_COLUMNS, TABLES
+from devtools.snapshot import Snapshot
 
 API_PREFIX = "/api/data/v9.2"
 DEFAULT_TOKEN = "dev-dataverse-token"  # noqa: S105 - a well-known local-only token
@@ -52,9 +56,23 @@ class SimConfig:
     opportunities: tuple[tuple[str, str], ...] = DEFAULT_OPPORTUNITIES
 
 
-def create_app(config: SimConfig | None = None) -> Starlette:
+def create_app(config: SimConfig | None = None, state_path: Path | None = None) -> Starlette:
+    """With `state_path`, the records are restored from that snapshot and saved there."""
     config = config or SimConfig()
     sim = SimState(config.opportunities)
+    snapshot = None
+    if state_path is not None:
+        snapshot = Snapshot(state_path, persist.KIND, persist.VERSION, log)
+        snapshot.load(lambda data: persist.restore(sim, data))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if snapshot is None:
+            yield
+            return
+        async with snapshot.autosaving(lambda: persist.dump(sim)):
+            yield
+
     app = Starlette(
         routes=[
             Route(
@@ -64,6 +82,7 @@ def create_app(config: SimConfig | None = None) -> Starlette:
             *PEOPLE_CONTROL_ROUTES,
         ],
         middleware=[Middleware(_RequestLog, sim=sim)],
+        lifespan=lifespan,
     )
     app.state.sim = sim
     app.state.config = config

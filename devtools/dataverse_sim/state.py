@@ -11,6 +11,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from copy import deepcopy
 from datetime import UTC, datetime
 from typing import Any
 
@@ -176,6 +177,22 @@ class SimState:
         with self._lock:
             table = TABLES[entity_set]
             return [self._present(table, r) for r in self._activities[entity_set].values()]
+
+    def records(self) -> dict[str, Any]:
+        """Every stored row as it is held (for `--state-path`; see persist.py)."""
+        with self._lock:
+            rows = {"opportunities": self._opportunities, "people": self._people}
+            rows |= {"activities": self._activities, "annotations": self._annotations}
+            return {**deepcopy(rows), "version": self._version}
+
+    def load_records(self, records: Mapping[str, Any]) -> None:
+        """Replace every row with saved ones (shape checked by persist.py first)."""
+        with self._lock:
+            self._opportunities = deepcopy(records["opportunities"])
+            self._people = {s: deepcopy(records["people"].get(s, {})) for s in PEOPLE_SETS}
+            self._activities = {s: deepcopy(records["activities"].get(s, {})) for s in TABLES}
+            self._annotations = deepcopy(records["annotations"])
+            self._version = int(records["version"])
 
     # ---- Web API operations ----------------------------------------------------------------
 

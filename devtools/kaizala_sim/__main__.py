@@ -6,6 +6,7 @@ import argparse
 import ipaddress
 import logging
 import sys
+from pathlib import Path
 
 import uvicorn
 
@@ -29,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
         default=True,
         help="seed the sample connector and the Sales Team group (default: on)",
     )
+    parser.add_argument(
+        "--state-path",
+        type=Path,
+        help="keep the tenant in this JSON snapshot across restarts (default: in memory)",
+    )
     args = parser.parse_args(argv)
     if args.time_scale <= 0:
         parser.error("--time-scale must be > 0")
@@ -43,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host, port=args.port, time_scale=args.time_scale, seed_sample=args.seed_sample
     )
     # uvicorn's access log would print query strings; the simulator logs each request itself.
-    uvicorn.run(create_app(config), host=args.host, port=args.port, access_log=False)
+    app = create_app(config, args.state_path)
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False)
     return 0
 
 

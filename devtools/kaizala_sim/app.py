@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -15,6 +16,7 @@ from starlette.routing import Mount, Route
 from devtools.kaizala_sim import (
     auth_routes,
     control_routes,
+    persist,
     platform_content,
     platform_groups,
     platform_webhooks,
@@ -23,6 +25,7 @@ from devtools.kaizala_sim.config import SimConfig
 from devtools.kaizala_sim.errors import ApiError, error_response
 from devtools.kaizala_sim.middleware import CallLog, Gate
 from devtools.kaizala_sim.simulator import Simulator
+from devtools.snapshot import Snapshot
 
 log = logging.getLogger("devtools.kaizala_sim")
 
@@ -44,13 +47,22 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return error_response(500, "InternalError", "the simulator failed; see its log")
 
 
-def create_app(config: SimConfig | None = None) -> Starlette:
-    """A fresh simulator; `app.state.sim` is its `Simulator` (state, config, stats)."""
+def create_app(config: SimConfig | None = None, state_path: Path | None = None) -> Starlette:
+    """A fresh simulator; `app.state.sim` is its `Simulator` (state, config, stats). With
+    `state_path`, the tenant is restored from that snapshot and saved there while it runs."""
     sim = Simulator(config or SimConfig())
+    snapshot = None
+    if state_path is not None:
+        snapshot = Snapshot(state_path, persist.KIND, persist.VERSION, log)
+        snapshot.load(lambda data: persist.restore(sim, data))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
+        if snapshot is None:
+            yield
+        else:
+            async with snapshot.autosaving(lambda: persist.dump(sim)):
+                yield
         await sim.deliveries.close()
 
     platform = [*platform_groups.routes(), *platform_content.routes(), *platform_webhooks.routes()]
