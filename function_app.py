@@ -2,7 +2,12 @@
 
 import azure.functions as func
 
-from functions import (
+from shared import telemetry
+
+# First, so the SDKs the triggers load are instrumented; a no-op without a connection string.
+telemetry.configure()
+
+from functions import (  # noqa: E402
     actions,
     backfill,
     console,

@@ -7,7 +7,7 @@ import re
 
 import azure.functions as func
 
-from functions.http import handle_errors, idempotency_key, json_response, parse_body
+from functions.http import handle_errors, handle_timer, idempotency_key, json_response, parse_body
 from shared.domain.actions import GUID_PATTERN, SendActionRequest
 from shared.errors import NotFoundError
 from shared.runtime import get_runtime
@@ -56,6 +56,7 @@ async def dynamics_opportunities(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.timer_trigger(arg_name="timer", schedule="*/15 * * * * *", run_on_startup=False)
+@handle_timer
 async def drain_outbox(timer: func.TimerRequest) -> None:
     report = await get_runtime().outbound.drain(max_seconds=50)
     if any(report.values()):

@@ -11,7 +11,7 @@ import re
 
 import azure.functions as func
 
-from functions.http import handle_errors, json_response
+from functions.http import handle_errors, handle_timer, json_response
 from shared.domain.actions import GUID_PATTERN
 from shared.errors import NotFoundError
 from shared.runtime import get_runtime
@@ -21,6 +21,7 @@ bp = func.Blueprint()
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%BACKFILL_SCHEDULE%", run_on_startup=False)
+@handle_timer
 async def backfill_responses(timer: func.TimerRequest) -> None:
     report = await get_runtime().backfill.run()
     log.info("backfill_responses: %s", report.as_dict())

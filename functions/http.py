@@ -17,6 +17,7 @@ import azure.functions as func
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
+from shared import telemetry
 from shared.domain import json_limits
 from shared.errors import (
     BridgeError,
@@ -107,23 +108,70 @@ def validation_error(exc: PydanticValidationError) -> ValidationError:
 
 
 Handler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
+TimerHandler = Callable[[func.TimerRequest], Awaitable[None]]
+
+# Route parameters that are ids worth a span attribute (never a query value: `code` is a key).
+_ROUTE_IDS = ("correlationId", "groupId")
 
 
 def handle_errors(fn: Handler) -> Handler:
+    """The HTTP trigger's span (ids as attributes) and its error mapping.
+
+    Expected failures (a BridgeError) are one log line with their problem type and no
+    traceback; only the unexpected is logged with one.
+    """
+
     @functools.wraps(fn)
     async def wrapper(req: func.HttpRequest) -> func.HttpResponse:
-        try:
-            return await fn(req)
-        except BridgeError as err:
-            if err.status >= 500:
-                # A Kaizala error's detail is "Kaizala call failed: <its log-safe text>"; any
-                # detail may quote upstream text, so it is escaped and bounded like a value.
-                log.warning(
-                    "%s failed: %s %s", fn.__name__, type(err).__name__, log_value(err.detail, 500)
-                )
-            return problem_response(err, req)
-        except Exception:
-            log.exception("%s failed unexpectedly", fn.__name__)
-            return problem_response(BridgeError("An unexpected error occurred."), req)
+        ids = {k: req.route_params.get(k) for k in _ROUTE_IDS}
+        attributes = {"faas.trigger": "http", "http.request.method": req.method}
+        with telemetry.span(fn.__name__, "internal", **attributes) as scope:
+            telemetry.set_ids(**ids)
+            try:
+                response = await fn(req)
+            except BridgeError as err:
+                scope.fail(err.slug)
+                response = problem_response(err, req)
+                _log_expected(fn.__name__, err)
+            except Exception as exc:
+                scope.fail(type(exc).__name__)
+                log.exception("%s failed unexpectedly", fn.__name__)
+                response = problem_response(BridgeError("An unexpected error occurred."), req)
+            scope.set(**{"http.response.status_code": response.status_code})
+            return response
 
     return wrapper
+
+
+def handle_timer(fn: TimerHandler) -> TimerHandler:
+    """The timer trigger's span, and the same rule for logs as `handle_errors`.
+
+    An expected failure (a BridgeError: Kaizala refused the refresh token, Dataverse is down)
+    ends the run with one line; the next run tries again. The unexpected is logged with its
+    traceback and raised, so the host records the run as failed.
+    """
+
+    @functools.wraps(fn)
+    async def wrapper(timer: func.TimerRequest) -> None:
+        with telemetry.span(fn.__name__, "internal", **{"faas.trigger": "timer"}) as scope:
+            try:
+                await fn(timer)
+            except BridgeError as err:
+                scope.fail(err.slug)
+                _log_expected(fn.__name__, err)
+            except Exception as exc:
+                scope.fail(type(exc).__name__)
+                log.exception("%s failed unexpectedly", fn.__name__)
+                raise
+
+    return wrapper
+
+
+def _log_expected(name: str, err: BridgeError) -> None:
+    if err.status >= 500:
+        # A Kaizala error's detail is "Kaizala call failed: <its log-safe text>"; any detail
+        # may quote upstream text, so it is escaped and bounded like a value.
+        detail = log_value(err.detail, 500)
+        log.warning("%s failed: %s %s problem=%s", name, type(err).__name__, detail, err.slug)
+    else:
+        log.info("%s answered %d problem=%s", name, err.status, err.slug)

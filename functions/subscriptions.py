@@ -10,7 +10,7 @@ import logging
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict
 
-from functions.http import handle_errors, json_response, parse_body
+from functions.http import handle_errors, handle_timer, json_response, parse_body
 from shared.runtime import get_runtime
 from shared.services.subscriptions import sync_webhooks
 
@@ -36,6 +36,7 @@ async def sync_kaizala_webhooks(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 5 * * * *", run_on_startup=False)
+@handle_timer
 async def reconcile_webhooks(timer: func.TimerRequest) -> None:
     rt = get_runtime()
     report = await sync_webhooks(rt.kaizala, rt.callbacks, rt.settings, groups=rt.groups)

@@ -6,7 +6,7 @@ import logging
 
 import azure.functions as func
 
-from functions.http import handle_errors, json_response, parse_body
+from functions.http import handle_errors, handle_timer, json_response, parse_body
 from shared.logsafe import log_value
 from shared.runtime import get_runtime
 from shared.services import onboarding
@@ -17,6 +17,7 @@ bp = func.Blueprint()
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%KAIZALA_RENEW_SCHEDULE%", run_on_startup=False)
+@handle_timer
 async def renew_kaizala_token(timer: func.TimerRequest) -> None:
     try:
         outcome = await get_runtime().tokens.renew_if_due()

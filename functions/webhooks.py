@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import azure.functions as func
 
-from functions.http import handle_errors, json_response, parse_body
+from functions.http import handle_errors, handle_timer, json_response, parse_body
 from shared.errors import ValidationError
 from shared.runtime import get_runtime
 from shared.services import inbound
@@ -65,6 +65,7 @@ async def kaizala_webhook(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 */1 * * * *", run_on_startup=False)
+@handle_timer
 async def process_inbox(timer: func.TimerRequest) -> None:
     await inbound.sweep_inbox(get_runtime().inbound)
 

@@ -197,4 +197,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "created per opportunity.",
         None,
     ),
+    # issue 12: telemetry
+    SettingSpec(
+        "APPLICATIONINSIGHTS_CONNECTION_STRING",
+        "Application Insights connection string. When set, the app exports its traces and "
+        'metrics there (the Azure Monitor OpenTelemetry distro, README "Telemetry"); unset, '
+        "nothing of OpenTelemetry is loaded.",
+        None,
+    ),
 )

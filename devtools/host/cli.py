@@ -49,10 +49,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_local_settings(
             args.settings or DEFAULT_SETTINGS, required=args.settings is not None
         )
-        if settings.found:
-            # Counts only: the values are secrets.
+        if settings.applied:
+            # Counts only: the values are secrets. Nothing to say when the file set nothing
+            # (`make run` exports the same values first).
             logger.info(
-                "loaded %d setting(s) from %s; %d left as set in the environment",
+                "loaded %d setting(s) from %s (%d already set in the environment)",
                 len(settings.applied),
                 settings.path,
                 len(settings.overridden),

@@ -179,6 +179,10 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     // Telemetry with Entra ID auth (the component has local auth disabled).
     APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+    // The worker hands the host's trace context to each invocation, so the app's spans
+    // (shared/telemetry.py) join the host's operation. Not PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY:
+    // the app calls configure_azure_monitor itself, and both would configure it twice.
+    PYTHON_ENABLE_OPENTELEMETRY: 'true'
     // Bridge settings.
     KEY_VAULT_URL: keyVaultUri
     TABLE_NAME_PREFIX: tableNamePrefix

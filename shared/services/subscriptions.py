@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
+from shared import telemetry
 from shared.adapters.kaizala import (
     EventType,
     KaizalaAuthError,
@@ -90,6 +91,9 @@ async def sync_webhooks(
                 "webhook sync for group %s failed: %s", log_value(group), log_value(str(exc), 500)
             )
             report.append({"groupId": group, "error": str(exc)[:300]})
+    # Kaizala disables a subscription whose deliveries keep failing; the sync reactivates it.
+    disabled = sum("reactivated" in r.get("actions", ()) for r in report)
+    telemetry.gauge(telemetry.WEBHOOKS_DISABLED, disabled)
     if failed:
         raise UpstreamError(
             f"Kaizala call failed for {failed} of {len(served)} groups.", extra={"groups": report}

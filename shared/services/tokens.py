@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from shared import telemetry
 from shared.adapters.kaizala import AccessToken, AccessTokenResponse
 from shared.adapters.secrets import (
     ACCESS_TOKEN,
@@ -172,6 +173,10 @@ class TokenManager:
         refresh_expires = row.refresh_expires_ms
         # Unknown for a token handed over in settings (its issue date is not known).
         result["refreshTokenExpiresOn"] = iso_seconds(refresh_expires) if refresh_expires else None
+        if refresh_expires:
+            # For the alert "refresh token expiring within 30 days" (renewal timer and health).
+            days_left = round((refresh_expires - now) / 86_400_000, 2)
+            telemetry.gauge(telemetry.REFRESH_TOKEN_DAYS_LEFT, days_left)
         if refresh_expires and refresh_expires - now < REFRESH_WARNING_MS and not row.rotated_ms:
             result["status"] = "warn"
             result["refreshTokenExpiring"] = True
@@ -289,13 +294,16 @@ class TokenManager:
                 refresh=facts,
             )
             self._cached = _Cached(token, state)
+            telemetry.count(telemetry.TOKEN_REFRESHES, outcome="ok")
             log.info(
                 "Kaizala access token renewed (generation %d, expires %s)",
                 generation,
                 iso_seconds(state.expires_ms),
             )
             return token
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, Exception):  # a cancelled run is not a refused refresh
+                telemetry.count(telemetry.TOKEN_REFRESHES, outcome="failed")
             await self._release_lease()
             raise
 

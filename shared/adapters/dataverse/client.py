@@ -18,6 +18,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 
+from shared import telemetry
 from shared.adapters.dataverse.auth import AzureIdentityTokenSource, StaticTokenSource, TokenSource
 from shared.adapters.dataverse.errors import (
     DataverseError,
@@ -322,44 +323,51 @@ class DataverseClient:
         started = time.perf_counter()
         outcome: int | str = "not sent"
         attempts = 0
-        try:
-            while True:
-                attempts += 1
-                token = await self._tokens.token(self._scope)
-                headers = _headers(token, content is not None, extra_headers)
-                try:
-                    response = await self._http.request(
-                        method, url, headers=headers, content=content
-                    )
-                except httpx.TransportError as exc:
-                    outcome = type(exc).__name__
-                    sent = not isinstance(exc, _NOT_SENT)
-                    if self._retry.should_retry(attempts, method=as_method, sent=sent):
-                        await self._sleep(self._retry.sleep_time(attempts))
-                        continue
-                    raise DataverseUnavailableError(
-                        None, f"Dataverse {method} {entity_set} failed: {outcome}."
-                    ) from exc
-                outcome = response.status_code
-                if response.is_success or (missing_ok and response.status_code == 404):
-                    return response, attempts
-                error = error_from_response(response, token, self._clock())
-                if response.status_code == 401:
-                    # Revoked or rotated: the next call fetches a new token (the inbox retries).
-                    self._tokens.invalidate()
-                wait = self._in_call_wait(attempts, as_method, response.status_code, error)
-                if wait is None:
-                    raise error
-                await self._sleep(wait)
-        finally:
-            log.info(
-                "dataverse %s %s status=%s attempts=%d duration_ms=%.0f",
-                method,
-                entity_set,
-                outcome,
-                attempts,
-                (time.perf_counter() - started) * 1000,
-            )
+        # A child span per call: the URL without its query (ids in $filter), never a header.
+        where = {"http.request.method": method, "url.full": url.split("?", 1)[0]}
+        with telemetry.span(f"dataverse {method} {entity_set}", "client", **where) as scope:
+            try:
+                while True:
+                    attempts += 1
+                    token = await self._tokens.token(self._scope)
+                    headers = _headers(token, content is not None, extra_headers)
+                    try:
+                        response = await self._http.request(
+                            method, url, headers=headers, content=content
+                        )
+                    except httpx.TransportError as exc:
+                        outcome = type(exc).__name__
+                        sent = not isinstance(exc, _NOT_SENT)
+                        if self._retry.should_retry(attempts, method=as_method, sent=sent):
+                            await self._sleep(self._retry.sleep_time(attempts))
+                            continue
+                        raise DataverseUnavailableError(
+                            None, f"Dataverse {method} {entity_set} failed: {outcome}."
+                        ) from exc
+                    outcome = response.status_code
+                    if response.is_success or (missing_ok and response.status_code == 404):
+                        return response, attempts
+                    error = error_from_response(response, token, self._clock())
+                    if response.status_code == 401:
+                        # Revoked or rotated: the next call fetches a new token (the inbox retries).
+                        self._tokens.invalidate()
+                    wait = self._in_call_wait(attempts, as_method, response.status_code, error)
+                    if wait is None:
+                        raise error
+                    await self._sleep(wait)
+            finally:
+                scope.set(**{"http.response.status_code": outcome}, attempts=attempts)
+                # A clean first-try call is DEBUG: the event's outcome line tells the story.
+                clean = attempts == 1 and isinstance(outcome, int) and outcome < 300
+                log.log(
+                    logging.DEBUG if clean else logging.INFO,
+                    "dataverse %s %s status=%s attempts=%d duration_ms=%.0f",
+                    method,
+                    entity_set,
+                    outcome,
+                    attempts,
+                    (time.perf_counter() - started) * 1000,
+                )
 
     def _in_call_wait(
         self, attempts: int, method: str, status: int, error: DataverseError

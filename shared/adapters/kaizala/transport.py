@@ -22,10 +22,11 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
+from shared import telemetry
 from shared.adapters.kaizala.answers import status_error
 from shared.adapters.kaizala.auth import AccessToken, AccessTokenProvider
 from shared.adapters.kaizala.calls import Call, Files, SecretMemory, request_id
@@ -57,6 +58,11 @@ logger = logging.getLogger("shared.adapters.kaizala")
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 Sleep = Callable[[float], Awaitable[None]]
+
+
+def _without_query(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
 class KaizalaTransport:
@@ -184,35 +190,45 @@ class KaizalaTransport:
 
     async def _execute(self, call: Call, tokens: AccessTokenProvider | None) -> httpx.Response:
         """Send `call` until it succeeds or a rule says stop; raise the typed error."""
-        status: int | str = "-"
-        try:
-            while True:
-                self._check_destination(call)
-                await self._limiter.acquire()
-                call.attempts += 1
-                try:
-                    response = await send_attempt(self._http, call)
-                except httpx.RequestError as exc:
-                    status = type(exc).__name__
-                    await self._after_transport_error(call, exc)
-                    continue
-                status = response.status_code
-                if 200 <= status < 300:
-                    return response
-                if not await self._handled(call, response, tokens):
-                    raise status_error(response, call)
-        finally:
-            elapsed_ms = (time.perf_counter() - call.started) * 1000
-            level = logging.INFO if isinstance(status, int) and status < 300 else logging.WARNING
-            logger.log(
-                level,
-                "kaizala %s %s status=%s attempts=%d duration_ms=%.0f",
-                call.method,
-                call.template,
-                status,
-                call.attempts,
-                elapsed_ms,
-            )
+        name = f"kaizala {call.method} {call.template}"
+        attributes = {"http.request.method": call.method, "url.template": call.template}
+        with telemetry.span(name, "client", **attributes) as scope:
+            status: int | str = "-"
+            try:
+                while True:
+                    self._check_destination(call)
+                    await self._limiter.acquire()
+                    call.attempts += 1
+                    try:
+                        response = await send_attempt(self._http, call)
+                    except httpx.RequestError as exc:
+                        status = type(exc).__name__
+                        await self._after_transport_error(call, exc)
+                        continue
+                    status = response.status_code
+                    if 200 <= status < 300:
+                        return response
+                    if not await self._handled(call, response, tokens):
+                        raise status_error(response, call)
+            finally:
+                # The URL as last sent, without its query; never a header.
+                scope.set(
+                    **{"url.full": _without_query(call.url), "http.response.status_code": status},
+                    attempts=call.attempts,
+                )
+                elapsed_ms = (time.perf_counter() - call.started) * 1000
+                level = (
+                    logging.INFO if isinstance(status, int) and status < 300 else logging.WARNING
+                )
+                logger.log(
+                    level,
+                    "kaizala %s %s status=%s attempts=%d duration_ms=%.0f",
+                    call.method,
+                    call.template,
+                    status,
+                    call.attempts,
+                    elapsed_ms,
+                )
 
     async def _handled(
         self, call: Call, response: httpx.Response, tokens: AccessTokenProvider | None
@@ -288,6 +304,7 @@ class KaizalaTransport:
     def _throttled(self, call: Call, response: httpx.Response) -> None:
         """429: everyone waits, not just this caller (the budget is per connector)."""
         call.throttled += 1
+        telemetry.count(telemetry.KAIZALA_THROTTLED)
         parsed = parse_retry_after(response.headers.get("retry-after"), now=self._clock())
         retry_after = self._throttle.sleep_time(
             call.throttled, self._retry_after_default if parsed is None else parsed

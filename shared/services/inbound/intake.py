@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import unquote
 
+from shared import telemetry
 from shared.domain import json_limits
 from shared.domain.responses import RESPONSE_EVENTS, answer_time
 from shared.errors import PayloadTooLargeError, UnauthorizedError, ValidationError
@@ -81,7 +82,14 @@ async def accept_event(deps: InboundDeps, raw: bytes, presented_token: str | Non
         responded_at=item.responded_at,
         due_entry=item.due_entry,
     )
-    log.info(
+    data = event.get("data")
+    action_id = data.get("actionId") if isinstance(data, dict) else None
+    telemetry.set_ids(eventId=event_id, actionId=action_id if isinstance(action_id, str) else None)
+    if result.status != "ignored":
+        telemetry.count(telemetry.EVENTS, outcome=result.status)
+    # One INFO line per event: an accepted one gets it from its outcome (processing.py).
+    log.log(
+        logging.DEBUG if result.status == "accepted" else logging.INFO,
         "inbox accept event=%s type=%s result=%s",
         short(event_id),
         log_value(event_type, 64),  # request text: escaped and bounded, like the id

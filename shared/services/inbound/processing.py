@@ -16,6 +16,7 @@ import logging
 import math
 from typing import Literal
 
+from shared import telemetry
 from shared.adapters.dataverse import DataversePermanentError, activity_id_for
 from shared.adapters.retry import RetryPolicy
 from shared.domain.conversation import is_conversation
@@ -60,6 +61,10 @@ async def process_event(deps: InboundDeps, item: InboxItem, *, first: bool = Fal
         # its correlation (retrying it can never help).
         shape = parse_response_event(item.event)
         correlation = await deps.correlations.find(shape.data.actionId)
+        if correlation is not None:
+            telemetry.set_ids(
+                correlationId=correlation.correlation_id, groupId=correlation.group_id
+            )
         if correlation is None:
             await _save(deps, item, "orphan", attempted_at=now)
             log.info("inbox event=%s outcome=orphan (no correlation)", short(item.event_id))
@@ -89,6 +94,7 @@ async def process_event(deps: InboundDeps, item: InboxItem, *, first: bool = Fal
         # A shape error's text is ours (field names, never the event's text): logged whole, and
         # escaped all the same; other errors by type, their detail stays in lastError.
         reason = error if isinstance(exc, EventShapeError) else type(exc).__name__
+        telemetry.count(telemetry.EVENTS, outcome="dead")
         log.warning("inbox event=%s outcome=dead: %s", short(item.event_id), log_value(reason))
         return "dead"
     except Exception as exc:  # transient, or unexpected: retried, bounded by the attempt limit
@@ -103,6 +109,7 @@ async def process_event(deps: InboundDeps, item: InboxItem, *, first: bool = Fal
         activity_id=str(activity_id),
         error="",
     )
+    telemetry.count(telemetry.EVENTS, outcome="processed")
     log.info("inbox event=%s outcome=done", short(item.event_id))
     return "done"
 
@@ -115,6 +122,7 @@ async def process_conversation_event(deps: InboundDeps, item: InboxItem) -> Outc
     except DataversePermanentError as exc:
         error = error_text(exc)
         await _save(deps, item, "dead", attempted_at=now, attempts=item.attempts + 1, error=error)
+        telemetry.count(telemetry.EVENTS, outcome="dead")
         log.warning("inbox event=%s outcome=dead: %s", short(item.event_id), type(exc).__name__)
         return "dead"
     except Exception as exc:  # transient, or unexpected: retried, bounded by the attempt limit
@@ -133,6 +141,7 @@ async def process_conversation_event(deps: InboundDeps, item: InboxItem) -> Outc
         activity_id=str(note_id),
         error="",
     )
+    telemetry.count(telemetry.EVENTS, outcome="processed")
     log.info("inbox event=%s outcome=done (note)", short(item.event_id))
     return "done"
 
@@ -147,6 +156,7 @@ async def retry_later(deps: InboundDeps, item: InboxItem, exc: BaseException, no
     error = error_text(exc)
     if attempts >= policy.max_attempts:
         await _save(deps, item, "dead", attempted_at=now, attempts=attempts, error=error)
+        telemetry.count(telemetry.EVENTS, outcome="dead")
         outcome: Outcome = "dead"
     else:
         wait = backoff_seconds(policy, attempts, getattr(exc, "retry_after", None))
@@ -161,12 +171,15 @@ async def retry_later(deps: InboundDeps, item: InboxItem, exc: BaseException, no
             next_attempt_at=next_at,
         )
         outcome = "pending"
+    # Expected failures are this one line, with their problem type (no traceback).
+    problem = f" problem={exc.slug}" if isinstance(exc, BridgeError) else ""
     log.info(
-        "inbox event=%s outcome=%s attempts=%d error=%s",
+        "inbox event=%s outcome=%s attempts=%d error=%s%s",
         short(item.event_id),
         outcome,
         attempts,
         type(exc).__name__,
+        problem,
     )
     return outcome
 

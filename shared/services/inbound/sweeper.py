@@ -9,6 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared import telemetry
 from shared.errors import BridgeError
 from shared.services.inbound.deps import InboundDeps, short
 from shared.services.inbound.processing import process_event, retry_later
@@ -69,7 +70,9 @@ async def sweep_inbox(
             for row in rows:
                 if deps.monotonic() - started > budget:
                     return  # left for the next run, unclaimed
-                outcome = await _claim_and_process(deps, row)
+                # A span per event: the ids it learns go on it, not on the timer's span.
+                with telemetry.span("process_inbox event", eventId=row.entity.get("eventId")):
+                    outcome = await _claim_and_process(deps, row)
                 if outcome is not None:
                     report.claimed += 1
                     report.outcomes[outcome] = report.outcomes.get(outcome, 0) + 1

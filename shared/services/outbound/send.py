@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from shared import telemetry
 from shared.adapters.kaizala import (
     KaizalaAuthError,
     KaizalaClient,
@@ -93,6 +94,7 @@ class Sender:
     async def send(self, req: SendActionRequest, idempotency_key: str | None) -> SendOutcome:
         prepared = prepare(req)
         cid, rhash = identity(req, idempotency_key)
+        telemetry.set_ids(correlationId=cid, groupId=prepared.group_id)
         now = now_ms(self._clock)
         order = int(self._clock() * 1_000_000)  # arrival order in the outbox, microseconds
         claim = await self._actions.claim(cid, rhash, prepared, now, order)
@@ -143,6 +145,7 @@ class Sender:
     async def enqueue(self, cid: str, order: int, error: str = "") -> SendOutcome:
         await self._outbox.push(cid, order)
         await self._actions.mark_queued(cid, now_ms(self._clock), error)
+        telemetry.count(telemetry.SENDS, outcome="queued")
         return SendOutcome(202, ActionAccepted(correlationId=cid, status="queued"), _location(cid))
 
     async def deliver(
@@ -194,10 +197,13 @@ class Sender:
         except (KaizalaError, KaizalaValidationError) as exc:
             # Refused (by Kaizala, or by the client before sending): final, never retried.
             await self._actions.mark(cid, "failed", _short(exc))
+            telemetry.count(telemetry.SENDS, outcome="failed")
             raise ActionFailedError(
                 f"Kaizala refused the action: {_short(exc)}", extra={"correlationId": cid}
             ) from None
         await self.record_sent(cid, p, action_id, reference_id)
+        telemetry.count(telemetry.SENDS, outcome="sent")
+        telemetry.set_ids(actionId=action_id or None)
         body = ActionAccepted(
             correlationId=cid, status="sent", actionId=action_id or None, referenceId=reference_id
         )
