@@ -5,6 +5,7 @@ import azure.functions as func
 from functions import (
     actions,
     backfill,
+    flow_subscriptions,
     groups,
     health,
     media,
@@ -24,3 +25,4 @@ app.register_functions(backfill.bp)
 app.register_functions(reminders.bp)
 app.register_functions(media.bp)
 app.register_functions(groups.bp)
+app.register_functions(flow_subscriptions.bp)  # issue 12: connector

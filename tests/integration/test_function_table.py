@@ -40,6 +40,11 @@ EXPECTED = {
         ["DELETE"],
         "function",
     ),
+    # issue 12: connector (the Power Automate trigger's subscriptions)
+    "subscribe_flow": ("http", "api/subscriptions", ["POST"], "function"),
+    "unsubscribe_flow": ("http", "api/subscriptions/{subscriptionId}", ["DELETE"], "function"),
+    "list_flow_subscriptions": ("http", "api/manage/subscriptions", ["GET"], "admin"),
+    "deliver_flow_responses": ("timer", "*/15 * * * * *", [], None),
 }
 
 
