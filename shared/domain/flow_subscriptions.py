@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from shared.config import is_loopback_host
 from shared.domain.actions import GUID_PATTERN, ID_PATTERN, Strict
@@ -132,3 +133,58 @@ class FlowSubscription:
         if self.group_id is not None and self.group_id == group_id:
             return True
         return self.regarding_id is not None and self.regarding_id.lower() == regarding_id.lower()
+
+
+# ---- the trigger's output: what each callback receives (`rendering.forward_body`) -------------
+
+
+def _s(summary: str, description: str) -> Any:
+    return Field(description=description, json_schema_extra={"x-ms-summary": summary})
+
+
+class FlowRegarding(BaseModel):
+    entityType: str = _s("Regarding table", "Dynamics table of the record (opportunity)")
+    id: str = _s("Regarding record id", "GUID of the Dynamics record")
+    name: str = _s("Regarding record name", "Name of the Dynamics record")
+
+
+class FlowResponder(BaseModel):
+    name: str = _s("Responder name", 'Who answered ("Anonymous" for an anonymous response)')
+    phone: str | None = Field(
+        default=None,
+        description="Responder's mobile number; absent when the response is anonymous",
+        json_schema_extra={"x-ms-summary": "Responder phone", "x-ms-visibility": "advanced"},
+    )
+
+
+class FlowAnswer(BaseModel):
+    title: str = _s("Question", "The question's title")
+    type: str = _s("Answer type", "Kaizala's question type (Text, Numeric, SingleOption, ...)")
+    value: Any = _s("Answer value", "The answer as Kaizala gave it (text, number, list, ...)")
+    text: str = _s("Answer text", "The answer as text (options joined, locations and dates)")
+
+
+class FlowResponse(BaseModel):
+    """The body POSTed to each subscription's callback: one normalised Kaizala response."""
+
+    eventId: str = _s("Event id", "Kaizala's id of the webhook event")
+    eventType: str = _s("Event type", "SurveyResponse, ActionResponse or JobResponse")
+    correlationId: str = _s("Correlation id", "The bridge's id of the sent action")
+    regarding: FlowRegarding = _s("Regarding", "The Dynamics record the action was sent for")
+    actionId: str = _s("Action id", "Kaizala's id of the action")
+    actionType: str = _s("Action type", "Survey, Poll, Job, ...")
+    title: str = _s("Action title", "Title of the action that was answered")
+    groupId: str = _s("Group id", "The Kaizala group the response came from")
+    responseId: str = _s("Response id", "Kaizala's id of the response (an edit keeps it)")
+    activityId: str = _s("Activity id", "GUID of the Dynamics activity written for it")
+    isUpdate: bool = _s("Is an edit", "True when the member edited an earlier answer")
+    isAnonymous: bool = _s("Is anonymous", "True for an anonymous response (no phone number)")
+    responder: FlowResponder = _s("Responder", "Who answered")
+    answers: list[FlowAnswer] = _s("Answers", "Every visible question and its answer")
+    respondedAt: str = _s("Responded at", "When the member answered (ISO 8601 UTC)")
+    receivedAt: str = _s("Received at", "When the bridge received it (ISO 8601 UTC)")
+    job: dict[str, Any] | None = Field(
+        default=None,
+        description="A job response's status (JobResponse only)",
+        json_schema_extra={"x-ms-summary": "Job", "x-ms-visibility": "advanced"},
+    )

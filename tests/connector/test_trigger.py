@@ -12,6 +12,7 @@ import azure.functions as func
 
 from devtools.dataverse_sim import SimState
 from shared.adapters.dataverse import activity_id_for
+from shared.domain.flow_subscriptions import FlowResponse
 from shared.runtime import Runtime
 from tests.conftest import installed_runtime
 from tests.connector.conftest import Callbacks
@@ -63,6 +64,9 @@ async def test_subscribe_receive_and_unsubscribe(
     await run_timer("deliver_flow_responses")
 
     [body] = callbacks.bodies("all")
+    # What the connector documents as the trigger's outputs (FlowResponse) is what arrives.
+    assert set(body) <= set(FlowResponse.model_fields)
+    FlowResponse.model_validate(body)
     assert body["eventId"] == event["eventId"]
     assert body["correlationId"] == correlation_id
     assert body["groupId"] == GROUP
