@@ -217,7 +217,7 @@ class FlowResponses:
 
     async def overview(self) -> dict[str, Any]:
         """`GET /api/manage/subscriptions`: every subscription with its delivery counts, and
-        the dead deliveries. Also expires old delivered and dead rows (an admin read, rare)."""
+        the dead deliveries (the subscriptions read afresh, not from the cache)."""
         self._cache = None
         subs = await self.active()
         listed = []
