@@ -6,7 +6,9 @@ token) are reused as they are; a `Callbacks` server stands for Power Automate's 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,10 +33,14 @@ class Callbacks:
     def __init__(self) -> None:
         self.received: dict[str, list[dict[str, Any]]] = {}
         self.down_calls = 0
+        self.held: set[str] = set()  # slow callbacks holding a request now
+        self.slow_done: list[str] = []
+        self.slow_release = threading.Event()
         self.app = Starlette(
             routes=[
                 Route("/ok/{name}", self.ok, methods=["POST"]),
                 Route("/down", self.down, methods=["POST"]),
+                Route("/slow/{name}", self.slow, methods=["POST"]),
             ]
         )
         self.url = ""
@@ -49,6 +55,15 @@ class Callbacks:
     async def down(self, req: Request) -> Response:
         self.down_calls += 1
         return JSONResponse({"error": "down"}, status_code=500)
+
+    async def slow(self, req: Request) -> Response:
+        """Holds the request until the test releases it (under the callback's 5 s timeout)."""
+        name = req.path_params["name"]
+        self.held.add(name)
+        await asyncio.to_thread(self.slow_release.wait, 4.0)
+        self.held.discard(name)
+        self.slow_done.append(name)
+        return Response(status_code=202)
 
     def signed(self, name: str) -> str:
         """A callback URL as Power Automate makes it: signed in its query (a secret)."""

@@ -4,7 +4,9 @@ callback retried then dead and listed, unsubscribe, and no more deliveries."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import uuid
 from typing import Any
 
@@ -137,6 +139,29 @@ async def test_failing_callback_is_retried_then_dead_and_listed(
         await run_timer("deliver_flow_responses")
         assert callbacks.down_calls == 3  # dead: never again
         assert len(callbacks.bodies("up")) == 1
+
+
+async def test_a_slow_callback_does_not_hold_the_others(
+    rt: Runtime, token: str, callbacks: Callbacks, sim: SimState
+) -> None:
+    # Two callbacks that each hold their request: both are reached while neither has answered,
+    # so neither waits for the other (one after the other, the first would answer first).
+    await subscribe({"callbackUrl": f"{callbacks.url}/slow/a"})
+    await subscribe({"callbackUrl": f"{callbacks.url}/slow/b"})
+    action_id = str(uuid.uuid4())
+    await correlate(rt.tables, action_id)
+    assert body_json(await post_event(survey_event(action_id), token))["status"] == "accepted"
+    run = asyncio.create_task(rt.flows.deliver_due())
+    try:
+        deadline = time.monotonic() + 10  # a polling deadline, not a margin: it ends at once
+        while callbacks.held != {"a", "b"}:
+            assert not callbacks.slow_done, "one callback waited for the other"
+            assert time.monotonic() < deadline, "the callbacks were not both reached"
+            await asyncio.sleep(0.01)
+    finally:
+        callbacks.slow_release.set()
+    report = await run
+    assert report["delivered"] == 2
 
 
 async def test_static_subscription_is_listed_and_cannot_be_deleted(
