@@ -11,6 +11,7 @@ from functions import (  # noqa: E402
     actions,
     backfill,
     console,
+    flow_subscriptions,
     groups,
     health,
     manage,
@@ -33,3 +34,4 @@ app.register_functions(media.bp)
 app.register_functions(groups.bp)
 app.register_functions(console.bp)
 app.register_functions(manage.bp)
+app.register_functions(flow_subscriptions.bp)  # issue 12: connector

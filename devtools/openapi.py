@@ -1,19 +1,25 @@
-"""Generate docs/openapi.json (OpenAPI 2.0, what a Power Automate custom connector imports).
+"""Generate docs/openapi.json (OpenAPI 2.0) and the custom connector folder `connector/`.
 
 The schemas come from the same pydantic models the endpoints validate with; a test fails when
-the committed file differs from what this produces. Regenerate with
-`python -m devtools.openapi > docs/openapi.json`.
+a committed file differs from what this produces. Regenerate with
+`python -m devtools.openapi > docs/openapi.json` and `python -m devtools.openapi --connector
+connector/` (the committed folder keeps the placeholder host; for a deployment add `--host
+"$(azd env get-value SERVICE_API_HOST)"`, see connector/README.md).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from devtools import openapi_groups
+from devtools import openapi_connector, openapi_groups
 from shared.domain.actions import ActionAccepted, ActionStatus, SendActionRequest
+from shared.domain.flow_subscriptions import FlowResponse, SubscribeRequest
 from shared.domain.media import MediaResource
 from shared.domain.reminders import ReminderResult
 
@@ -60,6 +66,7 @@ def _swagger2(schema: Any) -> Any:
         for key in ("description", "title", "default"):
             if schema.get(key) is not None:  # a null default is implied by x-nullable
                 out[key] = schema[key]
+        out.update({k: v for k, v in schema.items() if k.startswith("x-ms-")})
         return out
     for key, value in schema.items():
         if key in ("examples", "$defs") or (key == "default" and value is None):
@@ -96,7 +103,11 @@ def _problem(description: str) -> dict[str, Any]:
     return {"description": description, "schema": _ref("Problem")}
 
 
-def build() -> dict[str, Any]:
+def build(host: str = openapi_connector.PLACEHOLDER_HOST) -> dict[str, Any]:
+    return openapi_connector.annotate(_build(host))
+
+
+def _build(host: str) -> dict[str, Any]:
     return {
         "swagger": "2.0",
         "info": {
@@ -105,7 +116,7 @@ def build() -> dict[str, Any]:
             "from Dynamics 365 and Power Automate; responses come back as activities.",
             "version": "1.0",
         },
-        "host": "your-function-app.azurewebsites.net",
+        "host": host,
         "basePath": "/api",
         "schemes": ["https"],
         "consumes": ["application/json"],
@@ -193,6 +204,8 @@ def build() -> dict[str, Any]:
             "/actions/{correlationId}/reminder": {"post": _reminder()},
             "/media": {"post": _media()},
             **openapi_groups.paths(),
+            # issue 12: connector (the trigger "When a Kaizala response arrives")
+            **openapi_connector.trigger_paths(),
         },
         "definitions": _definitions(
             SendActionRequest,
@@ -201,6 +214,8 @@ def build() -> dict[str, Any]:
             ReminderResult,
             MediaResource,
             *openapi_groups.MODELS,
+            SubscribeRequest,
+            FlowResponse,
         ),
     }
 
@@ -266,9 +281,34 @@ def _media() -> dict[str, Any]:
     }
 
 
-def render() -> str:
-    return json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
+def render(host: str = openapi_connector.PLACEHOLDER_HOST) -> str:
+    return json.dumps(build(host), indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m devtools.openapi",
+        description="Print docs/openapi.json, or write the custom connector folder.",
+    )
+    parser.add_argument(
+        "--connector",
+        type=Path,
+        help="write apiDefinition.swagger.json, apiProperties.json "
+        "and icon.png into this folder (paconn's layout) instead of printing",
+    )
+    parser.add_argument(
+        "--host",
+        default=openapi_connector.PLACEHOLDER_HOST,
+        help='the function app\'s host name, e.g. "$(azd env get-value SERVICE_API_HOST)"',
+    )
+    args = parser.parse_args(argv)
+    text = render(openapi_connector.check_host(args.host))
+    if args.connector is None:
+        sys.stdout.write(text)
+    else:
+        openapi_connector.write_folder(args.connector, text)
+    return 0
 
 
 if __name__ == "__main__":
-    print(render(), end="")
+    raise SystemExit(main())

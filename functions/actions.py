@@ -7,7 +7,14 @@ import re
 
 import azure.functions as func
 
-from functions.http import handle_errors, handle_timer, idempotency_key, json_response, parse_body
+from functions.http import (
+    absolute_location,
+    handle_errors,
+    handle_timer,
+    idempotency_key,
+    json_response,
+    parse_body,
+)
 from shared.domain.actions import GUID_PATTERN, SendActionRequest
 from shared.errors import NotFoundError
 from shared.runtime import get_runtime
@@ -23,7 +30,7 @@ async def send_action(req: func.HttpRequest) -> func.HttpResponse:
     key = idempotency_key(req)
     body = parse_body(req, SendActionRequest)
     outcome = await get_runtime().outbound.send(body, key)
-    headers = {"Location": outcome.location} if outcome.location else None
+    headers = {"Location": absolute_location(req, outcome.location)} if outcome.location else None
     if outcome.http_status == 202 and headers is not None:
         headers["Retry-After"] = "10"
     return json_response(outcome.body.model_dump(exclude_none=True), outcome.http_status, headers)
@@ -38,7 +45,8 @@ async def get_action(req: func.HttpRequest) -> func.HttpResponse:
     status = await get_runtime().outbound.status(cid)
     if status.status in ("queued", "sending"):
         # Power Automate's asynchronous pattern polls the Location until it gets a non-202.
-        headers = {"Retry-After": "10", "Location": f"/api/actions/{status.correlationId}"}
+        location = absolute_location(req, f"/api/actions/{status.correlationId}")
+        headers = {"Retry-After": "10", "Location": location}
         return json_response(status.model_dump(exclude_none=True), 202, headers)
     return json_response(status.model_dump(exclude_none=True))
 
@@ -52,7 +60,8 @@ async def dynamics_opportunities(req: func.HttpRequest) -> func.HttpResponse:
     status, body, location = await handle_context(
         ctx, rt.outbound, rt.settings, rt.opportunity_groups
     )
-    return json_response(body, status, {"Location": location} if location else None)
+    headers = {"Location": absolute_location(req, location)} if location else None
+    return json_response(body, status, headers)
 
 
 @bp.timer_trigger(arg_name="timer", schedule="*/15 * * * * *", run_on_startup=False)

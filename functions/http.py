@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import azure.functions as func
 from pydantic import BaseModel
@@ -56,9 +57,22 @@ def problem_response(err: BridgeError, req: func.HttpRequest | None = None) -> f
 
 
 def _path(url: str) -> str:
-    from urllib.parse import urlsplit
-
     return urlsplit(url).path
+
+
+def absolute_location(req: func.HttpRequest, location: str) -> str:
+    """A root-relative Location made absolute with the request's scheme and host.
+
+    A custom connector calls through its own runtime URL and Microsoft's asynchronous pattern
+    uses absolute URLs, so a client must not have to resolve `/api/...` itself. The host is the
+    one the request reached (the app's own name behind the Functions front end).
+    """
+    if not location.startswith("/"):
+        return location
+    parts = urlsplit(req.url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return location
+    return f"{parts.scheme}://{parts.netloc}{location}"
 
 
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")

@@ -290,6 +290,9 @@ output AZURE_RESOURCE_GROUP string = rg.name
 output AZURE_FUNCTION_APP_NAME string = api.outputs.name
 output SERVICE_API_NAME string = api.outputs.name
 output FUNCTION_APP_DEFAULT_HOST_NAME string = api.outputs.defaultHostName
+// issue 12: connector. The custom connector's `host` (connector/README.md):
+// python -m devtools.openapi --connector connector/ --host "$(azd env get-value SERVICE_API_HOST)"
+output SERVICE_API_HOST string = api.outputs.defaultHostName
 output WEBHOOK_CALLBACK_URL string = api.outputs.webhookCallbackUrl
 output KEY_VAULT_URL string = keyVault.outputs.uri
 output KEY_VAULT_NAME string = keyVault.outputs.name

@@ -38,9 +38,10 @@ if TYPE_CHECKING:
     from azure.core.credentials_async import AsyncTokenCredential
 
     from shared.adapters.dataverse import DataverseClient
-    from shared.adapters.forward import ForwardSink
+    from shared.adapters.forward import CallbackPoster
     from shared.services.callback_tokens import CallbackTokens
     from shared.services.console import ConsoleDeps
+    from shared.services.flow_subscriptions import FlowResponses
     from shared.services.groups import GroupService
     from shared.services.inbound import InboundDeps
     from shared.services.inbound.backfill import Backfill
@@ -208,12 +209,30 @@ class Runtime:
 
         return CallbackTokens(self.secrets, self.settings.callback_token_grace_hours)
 
+    # issue 12: connector. One pool for every callback (RESPONSE_FORWARD_URL is the `static`
+    # subscription), built on the first delivery.
     @cached_property
-    def forward(self) -> ForwardSink:
-        # ConfigError names RESPONSE_FORWARD_URL on first use when it is unset.
-        from shared.adapters.forward import ForwardSink
+    def callback_poster(self) -> CallbackPoster:
+        from shared.adapters.forward import CallbackPoster
 
-        return ForwardSink(self.settings.require("RESPONSE_FORWARD_URL"))
+        return CallbackPoster()
+
+    @cached_property
+    def flows(self) -> FlowResponses:
+        from shared.services.flow_subscriptions import FlowResponses
+        from shared.stores.flow_deliveries import FlowDeliveryStore
+        from shared.stores.flow_subscriptions import FlowSubscriptionStore
+
+        s = self.settings
+        return FlowResponses(
+            FlowSubscriptionStore(self.tables),
+            FlowDeliveryStore(self.tables),
+            lambda: self.callback_poster,
+            s.response_forward_url,
+            max_attempts=s.inbox_max_attempts,
+            retention_days=s.retention_days,
+            clock=self.clock,
+        )
 
     @cached_property
     def inbound(self) -> InboundDeps:
@@ -225,7 +244,7 @@ class Runtime:
             settings=self.settings,
             callbacks=self.callbacks,
             dataverse=lambda: self.dataverse,
-            forward=lambda: self.forward,
+            flows=self.flows,
             summary_due=self.summary_due,
             groups=self.groups,
             clock=self.clock,
@@ -296,8 +315,8 @@ class Runtime:
 
     async def aclose(self) -> None:
         closers = []
-        if "forward" in self.__dict__:
-            closers.append(self.forward.aclose())
+        if "callback_poster" in self.__dict__:
+            closers.append(self.callback_poster.aclose())
         if "dataverse" in self.__dict__:
             closers.append(self.dataverse.aclose())
             closers.append(self.dataverse_http.aclose())

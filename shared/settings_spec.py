@@ -144,7 +144,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "RESPONSE_FORWARD_URL",
         "Optional second sink: normalised responses are POSTed here (e.g. a Power Automate "
-        "HTTP-request trigger).",
+        "HTTP-request trigger), as the trigger subscription `static` (durable, retried).",
         None,
         secret=True,  # Power Automate trigger URLs carry a signature
     ),

@@ -49,6 +49,7 @@ TIMERS = (
     "renew_kaizala_token",
     "reconcile_webhooks",
     "backfill_responses",
+    "deliver_flow_responses",
 )
 # Prefixes of the real environment that must not leak into a host (a developer's own settings).
 _FOREIGN = ("KAIZALA_", "DATAVERSE_", "AzureWebJobsStorage", "TABLE_NAME_PREFIX", "WEBHOOK_")

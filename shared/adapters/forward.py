@@ -1,9 +1,10 @@
-"""The second sink: each written response POSTed as JSON to `RESPONSE_FORWARD_URL`.
+"""The second sink: each written response POSTed as JSON to a callback URL (a Power Automate
+trigger subscription's, or `RESPONSE_FORWARD_URL`, the `static` one).
 
 The URL is usually a Power Automate trigger signed in its query string, so it is a secret: it
 never appears in an error, and redirects are not followed (a signed URL is not handed on).
-Transport errors and non-2xx answers become `ForwardError`, a transient failure the inbox
-retries like an unavailable Dataverse.
+Transport errors and non-2xx answers become `ForwardError`, a transient failure the delivery
+timer retries with back-off (shared/services/flow_subscriptions.py).
 """
 
 from __future__ import annotations
@@ -33,36 +34,40 @@ def build_http_client(transport: httpx.AsyncBaseTransport | None = None) -> http
     )
 
 
-class ForwardSink:
-    """Built once per process (the runtime); owns its HTTP pool."""
+class CallbackPoster:
+    """POSTs a body to any callback URL (the trigger subscriptions' and the static forward's).
+
+    Built once per process (the runtime); owns its HTTP pool. URLs are secrets (signed): they
+    never appear in an error.
+    """
 
     def __init__(
-        self,
-        url: str,
-        http: httpx.AsyncClient | None = None,
-        timeout: float = FORWARD_TIMEOUT_SECONDS,
+        self, http: httpx.AsyncClient | None = None, timeout: float = FORWARD_TIMEOUT_SECONDS
     ) -> None:
-        self._url = url
         self._http = http or build_http_client()
         self._timeout = timeout
 
     def __repr__(self) -> str:
-        return "ForwardSink(url=<redacted>)"
+        return "CallbackPoster()"
 
-    async def post(self, body: Mapping[str, Any]) -> None:
-        """Deliver one body; raises ForwardError unless the sink answers 2xx."""
-        try:
-            answer = await self._http.post(
-                self._url,
-                content=json.dumps(body, ensure_ascii=False).encode("utf-8"),
-                headers={"Content-Type": "application/json; charset=utf-8"},
-                timeout=self._timeout,
-            )
-        except httpx.HTTPError as exc:
-            # Type only: httpx messages can include the URL, which is a secret (signed).
-            raise ForwardError(f"forward sink unreachable ({type(exc).__name__})") from None
-        if not answer.is_success:
-            raise ForwardError(f"forward sink answered {answer.status_code}")
+    async def post(self, url: str, body: Mapping[str, Any]) -> None:
+        """Deliver one body; raises ForwardError unless the callback answers 2xx."""
+        await _post(self._http, url, body, self._timeout)
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+async def _post(http: httpx.AsyncClient, url: str, body: Mapping[str, Any], seconds: float) -> None:
+    try:
+        answer = await http.post(
+            url,
+            content=json.dumps(body, ensure_ascii=False).encode("utf-8"),
+            headers={"Content-Type": "application/json; charset=utf-8"},
+            timeout=seconds,
+        )
+    except httpx.HTTPError as exc:
+        # Type only: httpx messages can include the URL, which is a secret (signed).
+        raise ForwardError(f"forward sink unreachable ({type(exc).__name__})") from None
+    if not answer.is_success:
+        raise ForwardError(f"forward sink answered {answer.status_code}")

@@ -95,6 +95,14 @@ def test_console_shows_a_sent_action_and_a_dead_event_and_replays_it(
     assert answer.status_code == 200, answer.text
     stack.dataverse.set_down(False)
 
+    # A Power Automate flow subscribed (its callback is never reached in this test).
+    subscribed = httpx.post(
+        f"{host.url}/api/subscriptions",
+        json={"callbackUrl": "http://127.0.0.1:9/flow-callback?sig=console-test"},
+        timeout=30,
+    )
+    assert subscribed.status_code == 201, subscribed.text
+
     key = "console-test-key"  # the local host checks no key: this proves where the page puts it
     browser.get(f"{host.url}/api/console?code={key}")
     wait = WebDriverWait(browser, WAIT_SECONDS)
@@ -107,7 +115,8 @@ def test_console_shows_a_sent_action_and_a_dead_event_and_replays_it(
     assert "dead" in dead_row.text
     wait.until(ec.text_to_be_present_in_element((By.ID, "inbox-counts"), "dead: 1"))
     wait.until(ec.text_to_be_present_in_element((By.ID, "webhook-rows"), "active"))
-    wait.until(ec.visibility_of_element_located((By.ID, "flows-na")))  # no such route yet
+    wait.until(ec.text_to_be_present_in_element((By.ID, "flow-rows"), "127.0.0.1"))
+    assert "console-test" not in browser.find_element(By.ID, "flow-rows").text  # host only
     assert key not in browser.find_element(By.TAG_NAME, "html").get_attribute("outerHTML")
 
     shot = os.environ.get("CONSOLE_SCREENSHOT")

@@ -42,6 +42,7 @@ REQUIRED_OUTPUTS = {
     "WEBHOOK_CALLBACK_URL",
     "KEY_VAULT_URL",
     "API_IDENTITY_CLIENT_ID",
+    "SERVICE_API_HOST",  # issue 12: connector (the custom connector's host)
 }
 DEPLOYED = ["function_app.py", "host.json", "requirements.txt", "functions/x.py"]
 DEPLOYED += ["shared/config.py", "templates/opportunity-survey.json"]

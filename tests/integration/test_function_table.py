@@ -48,6 +48,11 @@ EXPECTED = {
     "manage_inbox": ("http", "api/manage/inbox", ["GET"], "admin"),
     "manage_connector": ("http", "api/manage/connector", ["GET"], "admin"),
     "manage_webhooks": ("http", "api/manage/webhooks", ["GET"], "admin"),
+    # issue 12: connector (the Power Automate trigger's subscriptions)
+    "subscribe_flow": ("http", "api/subscriptions", ["POST"], "function"),
+    "unsubscribe_flow": ("http", "api/subscriptions/{subscriptionId}", ["DELETE"], "function"),
+    "list_flow_subscriptions": ("http", "api/manage/subscriptions", ["GET"], "admin"),
+    "deliver_flow_responses": ("timer", "*/15 * * * * *", [], None),
 }
 
 

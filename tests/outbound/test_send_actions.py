@@ -366,15 +366,20 @@ async def test_throttled_by_kaizala_is_queued_then_drained(
     assert resp.status_code == 202
     body = body_json(resp)
     assert body["status"] == "queued"
-    assert resp.headers["Location"] == f"/api/actions/{body['correlationId']}"
+    # Absolute, from the request's scheme and host: a connector polls it as given.
+    location = f"http://localhost:7071/api/actions/{body['correlationId']}"
+    assert resp.headers["Location"] == location
 
     async def poll() -> Any:
+        path = location.removeprefix("http://localhost:7071")
         return await call(
-            "get_action", request("GET", "/", route_params={"correlationId": body["correlationId"]})
+            "get_action",
+            request("GET", path, route_params={"correlationId": body["correlationId"]}),
         )
 
     pending = await poll()  # Power Automate polls the Location until a non-202
     assert pending.status_code == 202
+    assert pending.headers["Location"] == location
     assert body_json(pending)["status"] == "queued"
     await run_timer("drain_outbox")
     done = await poll()

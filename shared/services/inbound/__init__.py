@@ -5,13 +5,14 @@ The life of one response event (the hot path, `receive_event`):
    ONE insert-only inbox row keyed by the event id, before anything is answered 2xx. A lost
    insert is a duplicate delivery (Kaizala delivers at least once) and is answered without more
    work.
-2. `process_event` (processing.py), inline and within a time budget: the correlation
-   (actionId → opportunity, cached per process), one conditional write of the activity with an
-   id derived from the response id (activity.py: a retry or an edit updates the same row), the
-   optional forward, the action's summary note marked due (results.py: one insert; the sweeper
-   writes the note from the inbox's done rows, summaries.py), then one update of the inbox row
-   to `done`. Five table transactions per event once warm, with the row's due-index entry
-   (written before the insert, deleted after `done`: shared/stores/due_index.py). Chat of a
+2. `process_event` (processing.py), inline and within a time budget: the correlation (actionId →
+   opportunity, cached per process), one conditional write of the activity with an id derived from
+   the response id (activity.py: a retry or an edit updates the same row), the flow deliveries
+   queued (one insert per matching trigger subscription, none without one:
+   shared/services/flow_subscriptions.py), the action's summary note marked due (results.py: one
+   insert; the sweeper writes the note from the inbox's done rows, summaries.py), then one update of
+   the inbox row to `done`. Five table transactions per event once warm, with the row's due-index
+   entry (written before the insert, deleted after `done`: shared/stores/due_index.py). Chat of a
    group registered for conversation takes the same path and becomes one note (conversation.py).
 3. Whatever goes wrong after the insert, the answer is still 2xx: the event is safe in the
    inbox, and `sweep_inbox` (sweeper.py, the `process_inbox` timer) finishes it with back-off.

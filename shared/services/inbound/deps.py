@@ -8,19 +8,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shared.adapters.dataverse import DataverseClient
-from shared.adapters.forward import ForwardSink
 from shared.adapters.retry import RetryPolicy
 from shared.clock import Clock, now_ms, wall
 from shared.config import Settings
 from shared.logsafe import log_value
 from shared.services.callback_tokens import CallbackTokens
+from shared.services.flow_subscriptions import FlowResponses
 from shared.stores.correlations import CorrelationStore
 from shared.stores.groups import GroupStore
 from shared.stores.inbox import InboxStore
 from shared.stores.summary_due import SummaryDueStore
 
 INLINE_BUDGET_SECONDS = 4.0  # Kaizala waits for the answer; the rest belongs to the sweeper
-EVENT_TIMEOUT_SECONDS = 60.0  # one event in the sweeper: Dataverse retry plus the forward
+EVENT_TIMEOUT_SECONDS = 60.0  # one event in the sweeper: Dataverse retry and the writes
 BACKOFF_BASE_SECONDS = 30.0
 BACKOFF_MAX_SECONDS = 3600.0
 EXPIRY_INTERVAL_SECONDS = 3600.0
@@ -53,8 +53,8 @@ class ExpirySchedule:
 class InboundDeps:
     """The inbound half's stores, adapters and knobs.
 
-    `dataverse` and `forward` are factories: accepting an event must not depend on the
-    Dataverse or forward settings (the event is stored first, whatever else is misconfigured).
+    `dataverse` is a factory: accepting an event must not depend on the
+    Dataverse settings (the event is stored first, whatever else is misconfigured).
     `monotonic` measures the sweeper's budget; `clock` stamps rows and decides what is due.
     """
 
@@ -63,9 +63,9 @@ class InboundDeps:
     settings: Settings
     callbacks: CallbackTokens
     dataverse: Callable[[], DataverseClient]
-    forward: Callable[[], ForwardSink]
     summary_due: SummaryDueStore  # the summary notes due (the figures come from the inbox)
     groups: GroupStore  # the group registry: which groups' chat becomes notes
+    flows: FlowResponses | None = None  # the trigger subscriptions' fan-out (none: no forward)
     clock: Clock = wall
     jitter: Callable[[], float] = random.random
     inline_budget: float = INLINE_BUDGET_SECONDS

@@ -1,13 +1,14 @@
-"""Process one stored response event: correlate, write the activity, forward, save the outcome.
+"""Process one stored response event: correlate, write the activity, queue the flow deliveries,
+save the outcome.
 
 Inline right after the insert (`receive_event`) or by the sweeper: the correlation (actionId →
-opportunity, cached per process), one conditional write of the activity (`activity.py`), the
-optional forward, the action's summary note marked due (`results.py`: one insert), then one
-update of the inbox row. Two table transactions per event once warm (the intake's insert makes
-three). A chat event of a conversation group becomes one note
-instead (`process_conversation_event`, `conversation.py`). Whatever fails is saved on the row:
-`dead` when retrying cannot help, else `pending` with a back-off (the one retry policy), `dead`
-once the attempts run out.
+opportunity, cached per process), one conditional write of the activity (`activity.py`), the flow
+deliveries queued (flow_subscriptions.py: none without a subscription), the action's summary note
+marked due (`results.py`: one insert), then one update of the inbox row. Two table transactions per
+event once warm (the intake's insert makes three). A chat event of a conversation group becomes one
+note instead (`process_conversation_event`, `conversation.py`). Whatever fails is saved on the row:
+`dead` when retrying cannot help, else `pending` with a back-off (the one retry policy), `dead` once
+the attempts run out.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from shared import telemetry
 from shared.adapters.dataverse import DataversePermanentError, activity_id_for
 from shared.adapters.retry import RetryPolicy
 from shared.domain.conversation import is_conversation
-from shared.domain.rendering import forward_body
 from shared.domain.response_event import EventShapeError, parse_response_event
 from shared.domain.responses import normalise_response
 from shared.errors import BridgeError
@@ -46,7 +46,7 @@ class _PermanentEventError(Exception):
 
 
 async def process_event(deps: InboundDeps, item: InboxItem, *, first: bool = False) -> Outcome:
-    """Write one pending response event to Dataverse (and the forward sink); update its row.
+    """Write one pending response event to Dataverse (and queue its flow deliveries); save it.
 
     `first` is the inline attempt right after `accept_event` (for logs only: every attempt,
     inline or not, writes only if the activity does not hold a newer answer).
@@ -83,8 +83,9 @@ async def process_event(deps: InboundDeps, item: InboxItem, *, first: bool = Fal
                 held,
             )
             return "superseded"
-        if deps.settings.response_forward_url:
-            await deps.forward().post(forward_body(response, str(activity_id)))
+        if deps.flows is not None:
+            # Delivery rows only (the timer POSTs them): a slow callback never holds the event.
+            await deps.flows.enqueue(response, str(activity_id))
         # Last before `done`: the sweeper counts done rows, and a row it finds pending gets a
         # follow-up mark (summaries.py), so a response is in a note however the two interleave.
         await mark_summary_due(deps, response)
@@ -147,7 +148,7 @@ async def process_conversation_event(deps: InboundDeps, item: InboxItem) -> Outc
 
 
 async def retry_later(deps: InboundDeps, item: InboxItem, exc: BaseException, now: int) -> Outcome:
-    """Transient failure (throttled, down, timeout, forward sink): back off, or give up."""
+    """Transient failure (throttled, down, timeout, storage): back off, or give up."""
     attempts = item.attempts + 1
     if not isinstance(exc, BridgeError | TimeoutError | OSError):
         # Not an expected failure: keep the event (bounded by the attempt limit), log the trace.

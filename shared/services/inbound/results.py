@@ -1,6 +1,6 @@
 """Mark the action's summary note due after a written response: ONE table transaction.
 
-Called by the processing of a response event once its activity (and the optional forward) is
+Called by the processing of a response event once its activity (and its flow deliveries) is
 written, just before its inbox row is saved `done`. Nothing of the response is stored here: the
 inbox row is the record, and the sweeper (`summaries.py`) derives the figures from the action's
 done rows when it writes the note. The mark is an insert keyed by its due window
