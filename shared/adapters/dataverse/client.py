@@ -12,7 +12,6 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -26,6 +25,7 @@ from shared.adapters.dataverse.errors import (
     DataverseUnavailableError,
     error_from_response,
 )
+from shared.adapters.dataverse.guard import DataverseGuard
 from shared.adapters.dataverse.notes import NOTE_SET, note_body
 from shared.adapters.dataverse.odata import (
     API_PATH,
@@ -40,7 +40,9 @@ from shared.adapters.dataverse.odata import (
     entity_set_for,
     is_etag,
     regarding_bind_property,
+    request_headers,
 )
+from shared.adapters.dataverse.odata import UpsertResult as UpsertResult
 from shared.adapters.identity import build_credential
 from shared.adapters.retry import RetryPolicy
 from shared.clock import Clock, wall
@@ -78,15 +80,6 @@ def build_http_client(transport: httpx.AsyncBaseTransport | None = None) -> http
     )
 
 
-@dataclass(frozen=True)
-class UpsertResult:
-    entity_set: str
-    activity_id: uuid.UUID
-    status: int
-    attempts: int
-    entity_url: str | None  # the OData-EntityId header, when Dataverse sends it
-
-
 class DataverseClient:
     """Built once per process; safe for concurrent use from one event loop."""
 
@@ -100,6 +93,7 @@ class DataverseClient:
         max_throttle_wait: float = 2.0,
         clock: Clock = wall,
         sleep: Sleep = asyncio.sleep,
+        guard: DataverseGuard | None = None,
     ) -> None:
         parts = urlsplit(base_url.strip() if isinstance(base_url, str) else "")
         loopback = is_loopback_host(parts.hostname)
@@ -122,6 +116,7 @@ class DataverseClient:
         self._max_throttle_wait = max_throttle_wait
         self._clock = clock
         self._sleep = sleep
+        self._guard = guard  # the process's circuit and request window (None: unguarded)
 
     @classmethod
     def from_settings(
@@ -131,6 +126,7 @@ class DataverseClient:
         credential: AsyncTokenCredential | None = None,
         *,
         clock: Clock = wall,
+        guard: DataverseGuard | None = None,
     ) -> DataverseClient:
         """The static token when one is set (simulator), else azure-identity.
 
@@ -147,7 +143,7 @@ class DataverseClient:
         else:
             owned = build_credential(settings.storage.client_id)
             source = AzureIdentityTokenSource(owned, clock=clock, close_credential=True)
-        return cls(http, url, source, clock=clock)
+        return cls(http, url, source, clock=clock, guard=guard)
 
     @property
     def base_url(self) -> str:
@@ -322,36 +318,55 @@ class DataverseClient:
         started = time.perf_counter()
         outcome: int | str = "not sent"
         attempts = 0
+        guard = self._guard
+        probe = guard.admit() if guard is not None else False  # refused: nothing is sent
+        recorded = False  # the probe's outcome reached the circuit
         try:
             while True:
                 attempts += 1
                 token = await self._tokens.token(self._scope)
-                headers = _headers(token, content is not None, extra_headers)
+                headers = request_headers(token, content is not None, extra_headers)
+                if guard is not None:
+                    await guard.pace()
                 try:
                     response = await self._http.request(
                         method, url, headers=headers, content=content
                     )
-                except httpx.TransportError as exc:
+                except (httpx.TransportError, asyncio.CancelledError) as exc:
+                    # Cancelled: the caller's budget ran out on a call that hung (a failure).
                     outcome = type(exc).__name__
+                    if guard is not None:
+                        guard.record(None)
+                        recorded = True
+                    if isinstance(exc, asyncio.CancelledError):
+                        raise
                     sent = not isinstance(exc, _NOT_SENT)
-                    if self._retry.should_retry(attempts, method=as_method, sent=sent):
+                    if self._retry.should_retry(
+                        attempts, method=as_method, sent=sent
+                    ) and self._may_retry(probe):
                         await self._sleep(self._retry.sleep_time(attempts))
                         continue
                     raise DataverseUnavailableError(
                         None, f"Dataverse {method} {entity_set} failed: {outcome}."
                     ) from exc
                 outcome = response.status_code
-                if response.is_success or (missing_ok and response.status_code == 404):
+                ok = response.is_success or (missing_ok and response.status_code == 404)
+                error = None if ok else error_from_response(response, token, self._clock())
+                if guard is not None:
+                    guard.record(response.status_code, getattr(error, "retry_after", None))
+                    recorded = True
+                if error is None:
                     return response, attempts
-                error = error_from_response(response, token, self._clock())
                 if response.status_code == 401:
                     # Revoked or rotated: the next call fetches a new token (the inbox retries).
                     self._tokens.invalidate()
                 wait = self._in_call_wait(attempts, as_method, response.status_code, error)
-                if wait is None:
+                if wait is None or not self._may_retry(probe):
                     raise error
                 await self._sleep(wait)
         finally:
+            if guard is not None and probe and not recorded:
+                guard.released()
             log.info(
                 "dataverse %s %s status=%s attempts=%d duration_ms=%.0f",
                 method,
@@ -360,6 +375,9 @@ class DataverseClient:
                 attempts,
                 (time.perf_counter() - started) * 1000,
             )
+
+    def _may_retry(self, probe: bool) -> bool:
+        return self._guard is None or self._guard.may_retry(probe)
 
     def _in_call_wait(
         self, attempts: int, method: str, status: int, error: DataverseError
@@ -372,17 +390,3 @@ class DataverseClient:
         if error.retry_after is not None and error.retry_after > self._max_throttle_wait:
             return None  # a longer wait belongs to the caller's retry, not to a webhook answer
         return self._retry.sleep_time(attempts, error.retry_after)
-
-
-def _headers(token: str, has_body: bool, extra: Mapping[str, str] | None) -> dict[str, str]:
-    headers = {
-        "Authorization": f"Bearer {token}",
-        "OData-MaxVersion": "4.0",
-        "OData-Version": "4.0",
-        "Accept": "application/json",
-    }
-    if has_body:
-        headers["Content-Type"] = "application/json; charset=utf-8"
-    if extra:
-        headers.update(extra)
-    return headers

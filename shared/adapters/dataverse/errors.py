@@ -48,6 +48,19 @@ class DataverseUnavailableError(DataverseTransientError):
         super().__init__(detail or "Dataverse is unavailable.", retry_after)
 
 
+class DataverseCircuitOpenError(DataverseTransientError):
+    """No call was made: the process's circuit is open (Dataverse failing or throttling).
+
+    Not the event's fault: the inbox keeps it pending without counting an attempt.
+    """
+
+    def __init__(self, retry_in: float) -> None:
+        super().__init__(
+            f"Dataverse calls are paused for {retry_in:.0f} s (circuit open).", max(retry_in, 1.0)
+        )
+        self.retry_in = retry_in
+
+
 class DataversePermanentError(UpstreamError, DataverseError):
     """Dataverse refused the call (4xx other than 429); the same call will fail again.
 

@@ -134,9 +134,15 @@ async def receive_event(deps: InboundDeps, raw: bytes, presented_token: str | No
     """The webhook POST: accept, then process inline within the budget.
 
     Nothing after the insert can fail the call: the event is stored, the sweeper finishes it.
+    While the process's Dataverse circuit is open, there is no inline attempt at all.
     """
     result = await accept_event(deps, raw, presented_token)
     if result.status != "accepted":
+        return result
+    if deps.dataverse_blocked():
+        # The circuit is open: no inline call (acknowledged at once; the row is pending and
+        # the sweep writes it once Dataverse answers again).
+        log.info("inbox event=%s left to the sweeper: circuit open", short(result.event_id))
         return result
     item = InboxItem(
         partition_key=result.partition_key,
