@@ -24,7 +24,7 @@ from typing import Literal
 State = Literal["closed", "open", "half-open"]
 
 DEFAULT_FAILURES = 5
-DEFAULT_OPEN_SECONDS = 30.0
+DEFAULT_OPEN_SECONDS = 10.0
 WINDOW_LIMIT = 5400  # 90 % of 6,000: headroom for the operator's and other tools' calls
 WINDOW_SECONDS = 300.0
 
@@ -48,6 +48,7 @@ class Circuit:
         self._open_until: float | None = None  # None: closed
         self._probing = False  # half-open with the probe in flight
         self.opened = 0  # how many times it opened (logs, the bench)
+        self.throttled = False  # the last opening was a 429 (not an outage)
 
     @property
     def state(self) -> State:
@@ -101,6 +102,7 @@ class Circuit:
         until = self._clock() + wait
         if self._open_until is None or half_open or until > self._open_until:
             self._open_until = until
+            self.throttled = throttled
         self.opened += 1
         return True
 

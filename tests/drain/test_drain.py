@@ -66,7 +66,9 @@ async def test_webhook_acks_without_calling_dataverse_while_the_circuit_is_open(
 async def test_an_open_circuit_costs_the_sweep_one_probe_and_no_attempts(
     inbound_env: dict[str, str], sim: SimState, clock: Clock
 ) -> None:
-    async with drain_runtime(inbound_env, clock, DATAVERSE_CIRCUIT_FAILURES="2") as (rt, token):
+    # Open for 30 s: longer than a run waits itself (IN_RUN_PAUSE_SECONDS), so a run stops.
+    settings = {"DATAVERSE_CIRCUIT_FAILURES": "2", "DATAVERSE_CIRCUIT_OPEN_SECONDS": "30"}
+    async with drain_runtime(inbound_env, clock, **settings) as (rt, token):
         action_id = str(uuid.uuid4())
         await correlate(rt.tables, action_id)
         sim.set_down(True)
@@ -74,15 +76,15 @@ async def test_an_open_circuit_costs_the_sweep_one_probe_and_no_attempts(
         for event in events:
             await post_event(event, token)
         assert requests(sim) == 2  # the first event's two tries opened it
-        clock.advance(GRACE)  # past the open time (30 s) too
+        clock.advance(GRACE)  # past the open time (30 s) too: the probe
         first = await sweep_inbox(rt.inbound, expire=False)
         # Half-open: one row alone, its one call fails (no in-call retry for a probe), and the
         # circuit opens again: the other eleven rows are not even claimed.
         assert requests(sim) == 3
         assert first.claimed == 1
         stored = await by_event(rt)
-        # The probe was the oldest row (its inline attempt had failed): 2; the others none.
-        assert sorted(r["attempts"] for r in stored.values()) == [0] * 11 + [2]
+        # The first event's inline attempt and the probe counted one attempt each; no other.
+        assert sorted(r["attempts"] for r in stored.values()) == [0] * 10 + [1, 1]
         again = await sweep_inbox(rt.inbound, expire=False)  # still open: nothing at all
         assert (again.claimed, requests(sim)) == (0, 3)
 
@@ -92,7 +94,7 @@ async def test_an_open_circuit_costs_the_sweep_one_probe_and_no_attempts(
         assert done.outcomes == {"done": 12}
         stored = await by_event(rt)
         # Each event counted only the calls that failed against Dataverse, plus its success.
-        assert sorted(r["attempts"] for r in stored.values()) == [1] * 11 + [3]
+        assert sorted(r["attempts"] for r in stored.values()) == [1] * 10 + [2, 2]
         assert len(sim_tasks(sim)) == 12
 
 

@@ -27,9 +27,11 @@ BATCH_LIMIT = 200  # due rows read per batch; a run reads batch after batch
 SWEEP_LIMIT = BATCH_LIMIT  # the old name
 SWEEP_BUDGET_SECONDS = 45.0  # stop claiming well before the timer's next minute
 CIRCUIT_POLL_SECONDS = 0.5  # half-open with another caller's probe out: look again this soon
-# A pause the run waits out itself (a 429's short Retry-After); a longer one (an outage's open
-# circuit) is left to the next runs, every 10 s.
+# A pause the run waits out itself: a 429's Retry-After up to this (a longer one is left to
+# the next runs, every 10 s); an outage's open circuit only when its probe is this close (the
+# run came a little early for it), so that each timer run probes once while Dataverse is down.
 IN_RUN_PAUSE_SECONDS = 10.0
+PROBE_SLACK_SECONDS = 2.0
 
 
 @dataclass
@@ -107,13 +109,14 @@ async def sweep_inbox(
 async def _wait_for_circuit(
     deps: InboundDeps, started: float, budget: float, report: SweepReport
 ) -> bool:
-    """Wait once for the circuit, when it refuses calls and the pause is short and fits in
-    the budget; False when the run stops here instead."""
+    """Wait once for the circuit, when it refuses calls and the pause is short (see
+    IN_RUN_PAUSE_SECONDS) and fits in the budget; False when the run stops here instead."""
     circuit = deps.circuit
     if circuit is None or not circuit.blocked():
         return True
     wait = circuit.retry_in() or CIRCUIT_POLL_SECONDS
-    if wait > IN_RUN_PAUSE_SECONDS or deps.monotonic() - started + wait > budget:
+    longest = IN_RUN_PAUSE_SECONDS if circuit.throttled else PROBE_SLACK_SECONDS
+    if wait > longest or deps.monotonic() - started + wait > budget:
         log.info("process_inbox stops: Dataverse circuit open for %.1f s", wait)
         return False
     log.info("process_inbox pauses %.1f s: Dataverse circuit open", wait)
