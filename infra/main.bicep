@@ -113,7 +113,7 @@ param dataverseCircuitFailures int = 5
 @description('DATAVERSE_CIRCUIT_OPEN_SECONDS')
 @minValue(1)
 @maxValue(3600)
-param dataverseCircuitOpenSeconds int = 10
+param dataverseCircuitOpenSeconds int = 5
 @description('INBOX_DRAIN_CONCURRENCY')
 @minValue(1)
 @maxValue(52)

@@ -93,7 +93,7 @@ class Settings:
     opportunity_group_extra_members: tuple[str, ...] = ()
     # issue 12: drain
     dataverse_circuit_failures: int = 5
-    dataverse_circuit_open_seconds: int = 10
+    dataverse_circuit_open_seconds: int = 5
     inbox_drain_concurrency: int = 16
 
     @classmethod

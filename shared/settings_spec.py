@@ -209,7 +209,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "DATAVERSE_CIRCUIT_OPEN_SECONDS",
         "Seconds the Dataverse circuit stays open before one probe call (a 429's longer "
         "Retry-After is honoured whole).",
-        "10",
+        "5",
     ),
     SettingSpec(
         "INBOX_DRAIN_CONCURRENCY",

@@ -24,7 +24,7 @@ from typing import Literal
 State = Literal["closed", "open", "half-open"]
 
 DEFAULT_FAILURES = 5
-DEFAULT_OPEN_SECONDS = 10.0
+DEFAULT_OPEN_SECONDS = 5.0
 WINDOW_LIMIT = 5400  # 90 % of 6,000: headroom for the operator's and other tools' calls
 WINDOW_SECONDS = 300.0
 
