@@ -57,7 +57,8 @@ async def test_webhook_acks_without_calling_dataverse_while_the_circuit_is_open(
         assert requests(sim) == 5
         stored = await by_event(rt)
         attempts = [stored[e["eventId"]]["attempts"] for e in events]
-        assert attempts == [1, 1, 1] + [0] * 17
+        # The failure that opened the circuit is the outage's: the third event keeps 0.
+        assert attempts == [1, 1, 0] + [0] * 17
         assert all(stored[e["eventId"]]["status"] == "pending" for e in events)
         # No attempt at all for the 17: not a call, not even an outcome written to the row.
         assert not any(stored[e["eventId"]].get("lastError") for e in events[3:])
@@ -83,18 +84,19 @@ async def test_an_open_circuit_costs_the_sweep_one_probe_and_no_attempts(
         assert requests(sim) == 3
         assert first.claimed == 1
         stored = await by_event(rt)
-        # The first event's inline attempt and the probe counted one attempt each; no other.
-        assert sorted(r["attempts"] for r in stored.values()) == [0] * 10 + [1, 1]
+        # The failures that opened the circuit (the first event's inline attempt, the probe)
+        # are the outage's: no event counted an attempt.
+        assert sorted(r["attempts"] for r in stored.values()) == [0] * 12
         again = await sweep_inbox(rt.inbound, expire=False)  # still open: nothing at all
         assert (again.claimed, requests(sim)) == (0, 3)
 
         sim.set_down(False)
-        clock.advance(61)  # past the open time, and the failed probe's own back-off (<= 60 s)
+        clock.advance(31)  # past the open time, and the held rows' spreading back-off (<= 30 s)
         done = await sweep_inbox(rt.inbound, expire=False)
         assert done.outcomes == {"done": 12}
         stored = await by_event(rt)
-        # Each event counted only the calls that failed against Dataverse, plus its success.
-        assert sorted(r["attempts"] for r in stored.values()) == [1] * 10 + [2, 2]
+        # Each event counts its one successful attempt.
+        assert sorted(r["attempts"] for r in stored.values()) == [1] * 12
         assert len(sim_tasks(sim)) == 12
 
 
@@ -176,3 +178,27 @@ async def test_a_429_pauses_the_whole_drain_once_then_it_resumes(
         # GET + PATCH per event, the refused call, and at most the GETs that were already on
         # their way when the 429 came (concurrency - 1): no call while the circuit was open.
         assert requests(sim) <= 2 * 20 + 1 + 3
+
+
+async def test_past_the_simulators_concurrent_limit_the_drain_pauses_and_loses_nothing(
+    inbound_env: dict[str, str], sim: SimState, clock: Clock, dv_server: ServerThread
+) -> None:
+    # The drain asks for more than the service allows at once: each 429 pauses it as a whole
+    # (the circuit), then it resumes; nobody's attempts are burned, nothing is lost.
+    async with drain_runtime(inbound_env, clock, INBOX_DRAIN_CONCURRENCY="6") as (rt, token):
+        action_id = str(uuid.uuid4())
+        await correlate(rt.tables, action_id)
+        events = [survey_event(action_id) for _ in range(12)]
+        await accepted(rt, token, events)
+        clock.advance(GRACE)
+        sim_post(dv_server, "faults", {"delaySeconds": 0.2, "count": 1000})
+        sim_post(dv_server, "limits", {"maxConcurrent": 2, "retryAfter": 1})
+        waits: list[float] = []
+        report = await sweep_inbox(paused_by_clock(rt.inbound, clock, waits), expire=False)
+        throttled = sim.stats()["throttled"]
+        assert throttled >= 1 and len(waits) >= 1
+        assert all(w == 1.0 for w in waits)  # each pause is the Retry-After, whole
+        assert report.outcomes.get("done") == 12
+        stored = await by_event(rt)
+        assert all(r["status"] == "done" and r["attempts"] == 1 for r in stored.values())
+        assert len(sim_tasks(sim)) == 12

@@ -346,8 +346,10 @@ class DataverseClient:
                     ) and self._may_retry(probe):
                         await self._sleep(self._retry.sleep_time(attempts))
                         continue
-                    raise DataverseUnavailableError(
-                        None, f"Dataverse {method} {entity_set} failed: {outcome}."
+                    raise self._marked(
+                        DataverseUnavailableError(
+                            None, f"Dataverse {method} {entity_set} failed: {outcome}."
+                        )
                     ) from exc
                 outcome = response.status_code
                 ok = response.is_success or (missing_ok and response.status_code == 404)
@@ -362,7 +364,7 @@ class DataverseClient:
                     self._tokens.invalidate()
                 wait = self._in_call_wait(attempts, as_method, response.status_code, error)
                 if wait is None or not self._may_retry(probe):
-                    raise error
+                    raise self._marked(error)
                 await self._sleep(wait)
         finally:
             if guard is not None and probe and not recorded:
@@ -378,6 +380,12 @@ class DataverseClient:
 
     def _may_retry(self, probe: bool) -> bool:
         return self._guard is None or self._guard.may_retry(probe)
+
+    def _marked(self, error: DataverseError) -> DataverseError:
+        """Say on a transient error whether the circuit is open after it (the outage's fault)."""
+        if isinstance(error, DataverseTransientError) and self._guard is not None:
+            error.circuit_open = self._guard.circuit.state != "closed"
+        return error
 
     def _in_call_wait(
         self, attempts: int, method: str, status: int, error: DataverseError

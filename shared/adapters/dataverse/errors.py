@@ -27,6 +27,9 @@ class DataverseTransientError(UnavailableError, DataverseError):
 
     slug = "dataverse-unavailable"
     title = "Dynamics 365 unavailable"
+    # Set by the client: the process's circuit is open after this failure (an outage, not the
+    # event): the inbox retries it without counting an attempt.
+    circuit_open: bool = False
 
 
 class DataverseThrottledError(DataverseTransientError):

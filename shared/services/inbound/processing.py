@@ -174,6 +174,16 @@ async def retry_later(deps: InboundDeps, item: InboxItem, exc: BaseException, no
         log.exception("inbox event=%s failed unexpectedly", short(item.event_id))
     policy = deps.retry_policy()
     error = error_text(exc)
+    if getattr(exc, "circuit_open", False):
+        # The failure that opened the circuit, or a failed probe: the outage's, not the
+        # event's. Attempts as they were; the back-off of the next attempt still spreads the
+        # rows, so that the next probe is another event (one that always fails cannot keep
+        # the circuit open).
+        wait = backoff_seconds(policy, attempts, getattr(exc, "retry_after", None))
+        next_at = now + int(wait * 1000)
+        await _save(deps, item, "pending", attempted_at=now, error=error, next_attempt_at=next_at)
+        log.info("inbox event=%s outcome=held (circuit open)", short(item.event_id))
+        return "held"
     if attempts >= policy.max_attempts:
         await _save(deps, item, "dead", attempted_at=now, attempts=attempts, error=error)
         outcome: Outcome = "dead"
