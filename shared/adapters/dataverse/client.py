@@ -343,14 +343,12 @@ class DataverseClient:
                     sent = not isinstance(exc, _NOT_SENT)
                     if self._retry.should_retry(
                         attempts, method=as_method, sent=sent
-                    ) and self._may_retry(probe):
-                        await self._sleep(self._retry.sleep_time(attempts))
+                    ) and await self._slept(self._retry.sleep_time(attempts), probe):
                         continue
-                    raise self._marked(
-                        DataverseUnavailableError(
-                            None, f"Dataverse {method} {entity_set} failed: {outcome}."
-                        )
-                    ) from exc
+                    failed = DataverseUnavailableError(
+                        None, f"Dataverse {method} {entity_set} failed: {outcome}."
+                    )
+                    raise (failed if guard is None else guard.mark(failed)) from exc
                 outcome = response.status_code
                 ok = response.is_success or (missing_ok and response.status_code == 404)
                 error = None if ok else error_from_response(response, token, self._clock())
@@ -363,9 +361,8 @@ class DataverseClient:
                     # Revoked or rotated: the next call fetches a new token (the inbox retries).
                     self._tokens.invalidate()
                 wait = self._in_call_wait(attempts, as_method, response.status_code, error)
-                if wait is None or not self._may_retry(probe):
-                    raise self._marked(error)
-                await self._sleep(wait)
+                if wait is None or not await self._slept(wait, probe):
+                    raise error if guard is None else guard.mark(error)
         finally:
             if guard is not None and probe and not recorded:
                 guard.released()
@@ -378,14 +375,13 @@ class DataverseClient:
                 (time.perf_counter() - started) * 1000,
             )
 
-    def _may_retry(self, probe: bool) -> bool:
+    async def _slept(self, wait: float, probe: bool) -> bool:
+        """Wait before an in-call retry; False (no retry) when the circuit is not closed before
+        or after the wait (other calls may have opened it meanwhile)."""
+        if self._guard is not None and not self._guard.may_retry(probe):
+            return False
+        await self._sleep(wait)
         return self._guard is None or self._guard.may_retry(probe)
-
-    def _marked(self, error: DataverseError) -> DataverseError:
-        """Say on a transient error whether the circuit is open after it (the outage's fault)."""
-        if isinstance(error, DataverseTransientError) and self._guard is not None:
-            error.circuit_open = self._guard.circuit.state != "closed"
-        return error
 
     def _in_call_wait(
         self, attempts: int, method: str, status: int, error: DataverseError

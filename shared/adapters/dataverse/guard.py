@@ -13,7 +13,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from shared.adapters.dataverse.errors import DataverseCircuitOpenError
+from shared.adapters.dataverse.errors import (
+    DataverseCircuitOpenError,
+    DataverseError,
+    DataverseTransientError,
+)
 from shared.domain.circuit import Circuit, RequestWindow
 
 log = logging.getLogger("shared.adapters.dataverse")
@@ -59,6 +63,13 @@ class DataverseGuard:
             if self.circuit.state != "closed":
                 log.info("dataverse circuit closed: Dataverse answered")
             self.circuit.succeeded()
+
+    def mark(self, error: DataverseError) -> DataverseError:
+        """Say on a transient error whether the circuit is open after it (the outage's fault,
+        not the event's: the inbox counts no attempt for it)."""
+        if isinstance(error, DataverseTransientError):
+            error.circuit_open = self.circuit.state != "closed"
+        return error
 
     def released(self) -> None:
         self.circuit.released()
