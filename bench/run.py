@@ -5,7 +5,8 @@
 Two stacks are started in turn (devtools.stack: Azurite, the Kaizala and Dataverse simulators
 and the local Functions host, each its own process, on free loopback ports, with settings and a
 secret store under bench/.runs/): the first for webhook ingestion, action sending and cold
-start, the second with a shrunk Kaizala budget for the throttled burst. Then the sweep scaling
+start, the second with a shrunk Kaizala budget for the throttled burst, a third for the backlog
+drain after a Dataverse outage (bench/backlog.py). Then the sweep scaling
 (bench/sweeps.py, its own Azurite; `python -m bench.sweeps` runs that part alone). Every load
 loop is bounded in count and time. See bench/README.md for what each figure means.
 """
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import machine
+from bench.backlog import FULL_BACKLOG, QUICK_BACKLOG, run_backlog
 from bench.coldstart import run_coldstart
 from bench.harness import RUNS, EventFactory, Sim, make_stack, onboard, prepare
 from bench.ingest import Plan, run_ingestion
@@ -179,6 +181,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             figures.update(burst.pop("figures"))
             details["burst"] = burst
+        finally:
+            sim.close()
+
+    # issue 11: the backlog drain, on a stack of its own (no load left over from the others).
+    backlog_stack = make_stack("backlog", run_dir)
+    say("starting stack 3 (backlog: 2,000 events accepted while Dataverse is down)")
+    with backlog_stack:
+        sim = Sim(backlog_stack.kaizala_url)
+        try:
+            prepared = prepare(backlog_stack, sim)
+            plan = QUICK_BACKLOG if args.quick else FULL_BACKLOG
+            backlog = asyncio.run(run_backlog(backlog_stack, prepared, plan, say))
+            figures.update(backlog.pop("figures"))
+            details["backlog"] = backlog
         finally:
             sim.close()
 

@@ -64,7 +64,9 @@ async def kaizala_webhook(req: func.HttpRequest) -> func.HttpResponse:
     return json_response({"status": result.status, "eventId": result.event_id})
 
 
-@bp.timer_trigger(arg_name="timer", schedule="0 */1 * * * *", run_on_startup=False)
+# Every 10 s, not every minute: an idle sweep costs two table requests, and a backlog starts
+# draining within seconds of Dataverse answering again (docs/runbook.md, after an outage).
+@bp.timer_trigger(arg_name="timer", schedule="*/10 * * * * *", run_on_startup=False)
 @handle_timer
 async def process_inbox(timer: func.TimerRequest) -> None:
     await inbound.sweep_inbox(get_runtime().inbound)

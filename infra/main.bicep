@@ -157,6 +157,19 @@ param mediaMaxBytes int = 10485760
 param opportunityGroupMode string = 'shared'
 @description('OPPORTUNITY_GROUP_EXTRA_MEMBERS')
 param opportunityGroupExtraMembers string = ''
+// issue 12: drain
+@description('DATAVERSE_CIRCUIT_FAILURES')
+@minValue(1)
+@maxValue(100)
+param dataverseCircuitFailures int = 5
+@description('DATAVERSE_CIRCUIT_OPEN_SECONDS')
+@minValue(1)
+@maxValue(3600)
+param dataverseCircuitOpenSeconds int = 5
+@description('INBOX_DRAIN_CONCURRENCY')
+@minValue(1)
+@maxValue(52)
+param inboxDrainConcurrency int = 16
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -266,6 +279,9 @@ module api 'app/api.bicep' = {
     mediaMaxBytes: mediaMaxBytes
     opportunityGroupMode: opportunityGroupMode
     opportunityGroupExtraMembers: opportunityGroupExtraMembers
+    dataverseCircuitFailures: dataverseCircuitFailures
+    dataverseCircuitOpenSeconds: dataverseCircuitOpenSeconds
+    inboxDrainConcurrency: inboxDrainConcurrency
   }
   // The app starts with its identity already allowed into storage, tables and Key Vault.
   dependsOn: [

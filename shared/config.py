@@ -91,6 +91,10 @@ class Settings:
     # issue 10: groups
     opportunity_group_mode: str = "shared"
     opportunity_group_extra_members: tuple[str, ...] = ()
+    # issue 12: drain
+    dataverse_circuit_failures: int = 5
+    dataverse_circuit_open_seconds: int = 5
+    inbox_drain_concurrency: int = 16
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -136,6 +140,10 @@ class Settings:
             opportunity_group_extra_members=r.csv(
                 "OPPORTUNITY_GROUP_EXTRA_MEMBERS", pattern=_E164_RE
             ),
+            # issue 12: drain
+            dataverse_circuit_failures=r.integer("DATAVERSE_CIRCUIT_FAILURES", 1, 100),
+            dataverse_circuit_open_seconds=r.integer("DATAVERSE_CIRCUIT_OPEN_SECONDS", 1, 3600),
+            inbox_drain_concurrency=r.integer("INBOX_DRAIN_CONCURRENCY", 1, 52),
         )
         groups = r.csv("KAIZALA_WEBHOOK_GROUPS", pattern=_GROUP_ID_RE)
         if not groups and settings.opportunity_survey_group_id:

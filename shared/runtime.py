@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     import httpx
     from azure.core.credentials_async import AsyncTokenCredential
 
-    from shared.adapters.dataverse import DataverseClient
+    from shared.adapters.dataverse import DataverseClient, DataverseGuard
     from shared.adapters.forward import CallbackPoster
     from shared.services.callback_tokens import CallbackTokens
     from shared.services.console import ConsoleDeps
@@ -200,7 +200,28 @@ class Runtime:
         self.dataverse_http = build_http_client()
         credential = None if self.settings.dataverse_static_token else self.credential
         return DataverseClient.from_settings(
-            self.settings, self.dataverse_http, credential, clock=self.clock
+            self.settings,
+            self.dataverse_http,
+            credential,
+            clock=self.clock,
+            guard=self.dataverse_guard,
+        )
+
+    @cached_property
+    def dataverse_guard(self) -> DataverseGuard:
+        # issue 12: drain. One circuit and one request window per process, shared by every
+        # Dataverse client built here: the webhook's inline attempts and the sweeper.
+        from shared.adapters.dataverse import DataverseGuard
+        from shared.domain.circuit import Circuit, RequestWindow
+
+        return DataverseGuard(
+            Circuit(
+                self.settings.dataverse_circuit_failures,
+                self.settings.dataverse_circuit_open_seconds,
+                clock=self.clock,
+            ),
+            RequestWindow(clock=self.clock),
+            asyncio.sleep,
         )
 
     @cached_property
@@ -248,6 +269,7 @@ class Runtime:
             summary_due=self.summary_due,
             groups=self.groups,
             clock=self.clock,
+            circuit=self.dataverse_guard.circuit,
         )
 
     @cached_property

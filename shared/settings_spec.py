@@ -205,4 +205,24 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "nothing of OpenTelemetry is loaded.",
         None,
     ),
+    # issue 12: drain (issue 11's backlog part)
+    SettingSpec(
+        "DATAVERSE_CIRCUIT_FAILURES",
+        "Consecutive transient Dataverse failures (5xx, timeouts, connection errors) that open "
+        "the circuit: the webhook then stores events without calling Dataverse and the "
+        "`process_inbox` sweep owns the retries (a 429 opens it at once).",
+        "5",
+    ),
+    SettingSpec(
+        "DATAVERSE_CIRCUIT_OPEN_SECONDS",
+        "Seconds the Dataverse circuit stays open before one probe call (a 429's longer "
+        "Retry-After is honoured whole).",
+        "5",
+    ),
+    SettingSpec(
+        "INBOX_DRAIN_CONCURRENCY",
+        "Events the `process_inbox` sweep writes to Dataverse at once (1-52: Dataverse allows "
+        "52 concurrent requests per user).",
+        "16",
+    ),
 )

@@ -31,6 +31,7 @@ from devtools.dataverse_sim.odata import (
     CODE_PAYLOAD,
     CODE_QUERY,
     CODE_SEGMENT,
+    CODE_THROTTLED,
     CODE_UNAUTHORIZED,
     CODE_UNAVAILABLE,
     ODataError,
@@ -142,14 +143,25 @@ async def _web_api(request: Request) -> Response:
         if sim.down:
             raise ODataError(503, CODE_UNAVAILABLE, "The service is unavailable (simulator down).")
         _check_auth(request, config.token)
-        # Faults apply after authentication: the real service throttles per user.
-        fault = sim.take_fault(request.method, request.url.path)
-        if fault is not None:
-            if fault.delay_seconds:
-                await asyncio.sleep(fault.delay_seconds)
-            if fault.status is not None:
-                raise fault.error()
-        return await _dispatch(request, sim)
+        # Limits and faults apply after authentication: the real service throttles per user.
+        refused = sim.limits.enter()
+        if refused is not None:
+            raise ODataError(
+                429,
+                CODE_THROTTLED,
+                "Number of concurrent requests or requests over time exceeded the limit.",
+                {"Retry-After": str(refused)},
+            )
+        try:
+            fault = sim.take_fault(request.method, request.url.path)
+            if fault is not None:
+                if fault.delay_seconds:
+                    await asyncio.sleep(fault.delay_seconds)
+                if fault.status is not None:
+                    raise fault.error()
+            return await _dispatch(request, sim)
+        finally:
+            sim.limits.leave()
     except ODataError as exc:
         return JSONResponse(
             exc.body(),

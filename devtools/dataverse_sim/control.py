@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from devtools.dataverse_sim.faults import Fault
+from devtools.dataverse_sim.limits import LimitSpec
 from devtools.dataverse_sim.odata import ODataError
 from devtools.dataverse_sim.state import SimState
 
@@ -44,6 +45,14 @@ class _FaultSpec(BaseModel):
             except re.error as exc:
                 raise ValueError(f"not a regular expression: {exc}") from None
         return value
+
+
+class _LimitsSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    max_concurrent: int | None = Field(default=None, alias="maxConcurrent", ge=1, le=10_000)
+    per_window: int | None = Field(default=None, alias="perWindow", ge=1, le=1_000_000)
+    window_seconds: float = Field(default=300.0, alias="windowSeconds", gt=0, le=3600)
+    retry_after: int = Field(default=5, alias="retryAfter", ge=0, le=3600)
 
 
 class _DownSpec(BaseModel):
@@ -109,6 +118,21 @@ async def _control_faults(request: Request) -> Response:
     return JSONResponse(fault.describe(), 201)
 
 
+async def _control_limits(request: Request) -> Response:
+    sim: SimState = request.app.state.sim
+    if request.method == "DELETE":
+        sim.limits.set(LimitSpec())
+        return Response(status_code=204)
+    spec = await _control_body(request, _LimitsSpec)
+    if isinstance(spec, JSONResponse):
+        return spec
+    sim.limits.set(
+        LimitSpec(spec.max_concurrent, spec.per_window, spec.window_seconds, spec.retry_after)
+    )
+    sim.limits.clear_peak()
+    return JSONResponse(sim.limits.stats(), 201)
+
+
 async def _control_down(request: Request) -> Response:
     spec = await _control_body(request, _DownSpec)
     if isinstance(spec, JSONResponse):
@@ -128,5 +152,6 @@ CONTROL_ROUTES = (
     Route("/_sim/opportunities", _control_add_opportunity, methods=["POST"]),
     Route("/_sim/faults", _control_faults, methods=["POST", "DELETE"]),
     Route("/_sim/down", _control_down, methods=["POST"]),
+    Route("/_sim/limits", _control_limits, methods=["POST", "DELETE"]),
     Route("/_sim/reset", _control_reset, methods=["POST"]),
 )

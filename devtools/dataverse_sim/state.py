@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from devtools.dataverse_sim.faults import Fault
+from devtools.dataverse_sim.limits import Limits
 from devtools.dataverse_sim.notes import NOTE_COLUMNS, NOTE_TYPE, validate_note
 from devtools.dataverse_sim.odata import (
     CODE_PAYLOAD,
@@ -43,6 +44,7 @@ def _now() -> str:
 class SimState:
     def __init__(self, opportunities: Iterable[tuple[str, str]] = DEFAULT_OPPORTUNITIES) -> None:
         self._lock = threading.Lock()
+        self.limits = Limits()  # service protection (limits.py), off until set
         self._seed = tuple(opportunities)
         self.reset()
 
@@ -62,6 +64,7 @@ class SimState:
             self._writes = 0
             self._faults_served = 0
             self._reset_people()
+            self.limits.reset()
             for opp_id, name in self._seed:
                 self._add_opportunity(opp_id, name)
 
@@ -170,6 +173,7 @@ class SimState:
                 ),
                 "faultsServed": self._faults_served,
                 "annotationWrites": self._annotation_writes,
+                **self.limits.stats(),
             }
 
     def activities(self, entity_set: str) -> list[dict[str, Any]]:

@@ -51,6 +51,9 @@ param reminderMinHours int
 param mediaMaxBytes int
 param opportunityGroupMode string
 param opportunityGroupExtraMembers string
+param dataverseCircuitFailures int
+param dataverseCircuitOpenSeconds int
+param inboxDrainConcurrency int
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -207,6 +210,9 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     MEDIA_MAX_BYTES: string(mediaMaxBytes)
     OPPORTUNITY_GROUP_MODE: opportunityGroupMode
     OPPORTUNITY_GROUP_EXTRA_MEMBERS: opportunityGroupExtraMembers
+    DATAVERSE_CIRCUIT_FAILURES: string(dataverseCircuitFailures)
+    DATAVERSE_CIRCUIT_OPEN_SECONDS: string(dataverseCircuitOpenSeconds)
+    INBOX_DRAIN_CONCURRENCY: string(inboxDrainConcurrency)
   }
 }
 

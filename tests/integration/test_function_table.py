@@ -23,7 +23,7 @@ EXPECTED = {
     "reconcile_webhooks": ("timer", "0 5 * * * *", [], None),
     "kaizala_webhook_validate": ("http", "api/kaizala/webhook", ["GET"], "anonymous"),
     "kaizala_webhook": ("http", "api/kaizala/webhook", ["POST"], "anonymous"),
-    "process_inbox": ("timer", "0 */1 * * * *", [], None),
+    "process_inbox": ("timer", "*/10 * * * * *", [], None),
     "inbox_replay": ("http", "api/manage/inbox/replay", ["POST"], "admin"),
     "backfill_responses": ("timer", "%BACKFILL_SCHEDULE%", [], None),
     "backfill_action": ("http", "api/manage/actions/{correlationId}/backfill", ["POST"], "admin"),

@@ -18,7 +18,9 @@ Notes (`annotations`: an action's summary, a chat message) are upserted the same
 (`upsert_note`, ids from `summary_note_id` / `conversation_note_id`).
 
 Modules: `errors` (the error family, answers mapped onto it), `odata` (names, ids, input
-checks), `notes` (note ids and body), `auth` (token sources), `client` (the calls).
+checks), `notes` (note ids and body), `auth` (token sources), `client` (the calls), `guard`
+(the process's circuit breaker and request window, consulted by every call: while the circuit
+is open a call raises `DataverseCircuitOpenError` without sending anything).
 Importers use this package's names.
 """
 
@@ -27,10 +29,10 @@ from shared.adapters.dataverse.client import (
     DEFAULT_RETRY,
     DataverseClient,
     UpsertResult,
-    build_http_client,
 )
 from shared.adapters.dataverse.errors import (
     DEFAULT_THROTTLE_WAIT,
+    DataverseCircuitOpenError,
     DataverseConflictError,
     DataverseError,
     DataverseInputError,
@@ -39,6 +41,8 @@ from shared.adapters.dataverse.errors import (
     DataverseTransientError,
     DataverseUnavailableError,
 )
+from shared.adapters.dataverse.guard import DataverseGuard
+from shared.adapters.dataverse.http import build_http_client
 from shared.adapters.dataverse.notes import (
     CONVERSATION_NOTE_NAMESPACE,
     NOTE_SET,
@@ -71,9 +75,11 @@ __all__ = [
     "SUBJECT_MAX_LENGTH",
     "SUMMARY_NOTE_NAMESPACE",
     "AzureIdentityTokenSource",
+    "DataverseCircuitOpenError",
     "DataverseClient",
     "DataverseConflictError",
     "DataverseError",
+    "DataverseGuard",
     "DataverseInputError",
     "DataversePermanentError",
     "DataverseThrottledError",

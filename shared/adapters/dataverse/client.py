@@ -12,7 +12,6 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -27,6 +26,7 @@ from shared.adapters.dataverse.errors import (
     DataverseUnavailableError,
     error_from_response,
 )
+from shared.adapters.dataverse.guard import DataverseGuard
 from shared.adapters.dataverse.notes import NOTE_SET, note_body
 from shared.adapters.dataverse.odata import (
     API_PATH,
@@ -41,7 +41,9 @@ from shared.adapters.dataverse.odata import (
     entity_set_for,
     is_etag,
     regarding_bind_property,
+    request_headers,
 )
+from shared.adapters.dataverse.odata import UpsertResult as UpsertResult
 from shared.adapters.identity import build_credential
 from shared.adapters.retry import RetryPolicy
 from shared.clock import Clock, wall
@@ -65,29 +67,6 @@ DEFAULT_RETRY = RetryPolicy(max_attempts=2, base_delay=0.5, max_delay=0.5)
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
-def build_http_client(transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
-    """The process-wide client for Dataverse: connect 10 s, read 30 s, no redirects.
-
-    Redirects are not followed so the bearer token never goes to another host; at most 50
-    connections keep the bridge under Dataverse's 52 concurrent requests per user.
-    """
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(30.0, connect=10.0),
-        limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
-        follow_redirects=False,
-        transport=transport,
-    )
-
-
-@dataclass(frozen=True)
-class UpsertResult:
-    entity_set: str
-    activity_id: uuid.UUID
-    status: int
-    attempts: int
-    entity_url: str | None  # the OData-EntityId header, when Dataverse sends it
-
-
 class DataverseClient:
     """Built once per process; safe for concurrent use from one event loop."""
 
@@ -101,6 +80,7 @@ class DataverseClient:
         max_throttle_wait: float = 2.0,
         clock: Clock = wall,
         sleep: Sleep = asyncio.sleep,
+        guard: DataverseGuard | None = None,
     ) -> None:
         parts = urlsplit(base_url.strip() if isinstance(base_url, str) else "")
         loopback = is_loopback_host(parts.hostname)
@@ -123,6 +103,7 @@ class DataverseClient:
         self._max_throttle_wait = max_throttle_wait
         self._clock = clock
         self._sleep = sleep
+        self._guard = guard  # the process's circuit and request window (None: unguarded)
 
     @classmethod
     def from_settings(
@@ -132,6 +113,7 @@ class DataverseClient:
         credential: AsyncTokenCredential | None = None,
         *,
         clock: Clock = wall,
+        guard: DataverseGuard | None = None,
     ) -> DataverseClient:
         """The static token when one is set (simulator), else azure-identity.
 
@@ -148,7 +130,7 @@ class DataverseClient:
         else:
             owned = build_credential(settings.storage.client_id)
             source = AzureIdentityTokenSource(owned, clock=clock, close_credential=True)
-        return cls(http, url, source, clock=clock)
+        return cls(http, url, source, clock=clock, guard=guard)
 
     @property
     def base_url(self) -> str:
@@ -323,6 +305,9 @@ class DataverseClient:
         started = time.perf_counter()
         outcome: int | str = "not sent"
         attempts = 0
+        guard = self._guard
+        probe = guard.admit() if guard is not None else False  # refused: nothing is sent
+        recorded = False  # the probe's outcome reached the circuit
         # A child span per call: the URL without its query (ids in $filter), never a header.
         where = {"http.request.method": method, "url.full": url.split("?", 1)[0]}
         with telemetry.span(f"dataverse {method} {entity_set}", "client", **where) as scope:
@@ -330,32 +315,47 @@ class DataverseClient:
                 while True:
                     attempts += 1
                     token = await self._tokens.token(self._scope)
-                    headers = _headers(token, content is not None, extra_headers)
+                    headers = request_headers(token, content is not None, extra_headers)
+                    if guard is not None:
+                        await guard.pace()
                     try:
                         response = await self._http.request(
                             method, url, headers=headers, content=content
                         )
-                    except httpx.TransportError as exc:
+                    except (httpx.TransportError, asyncio.CancelledError) as exc:
+                        # Cancelled: the caller's budget ran out on a call that hung (a failure).
                         outcome = type(exc).__name__
+                        if guard is not None:
+                            guard.record(None)
+                            recorded = True
+                        if isinstance(exc, asyncio.CancelledError):
+                            raise
                         sent = not isinstance(exc, _NOT_SENT)
-                        if self._retry.should_retry(attempts, method=as_method, sent=sent):
-                            await self._sleep(self._retry.sleep_time(attempts))
+                        if self._retry.should_retry(
+                            attempts, method=as_method, sent=sent
+                        ) and await self._slept(self._retry.sleep_time(attempts), probe):
                             continue
-                        raise DataverseUnavailableError(
+                        failed = DataverseUnavailableError(
                             None, f"Dataverse {method} {entity_set} failed: {outcome}."
-                        ) from exc
+                        )
+                        raise (failed if guard is None else guard.mark(failed)) from exc
                     outcome = response.status_code
-                    if response.is_success or (missing_ok and response.status_code == 404):
+                    ok = response.is_success or (missing_ok and response.status_code == 404)
+                    error = None if ok else error_from_response(response, token, self._clock())
+                    if guard is not None:
+                        guard.record(response.status_code, getattr(error, "retry_after", None))
+                        recorded = True
+                    if error is None:
                         return response, attempts
-                    error = error_from_response(response, token, self._clock())
                     if response.status_code == 401:
                         # Revoked or rotated: the next call fetches a new token (the inbox retries).
                         self._tokens.invalidate()
                     wait = self._in_call_wait(attempts, as_method, response.status_code, error)
-                    if wait is None:
-                        raise error
-                    await self._sleep(wait)
+                    if wait is None or not await self._slept(wait, probe):
+                        raise error if guard is None else guard.mark(error)
             finally:
+                if guard is not None and probe and not recorded:
+                    guard.released()
                 scope.set(**{"http.response.status_code": outcome}, attempts=attempts)
                 # A clean first-try call is DEBUG: the event's outcome line tells the story.
                 clean = attempts == 1 and isinstance(outcome, int) and outcome < 300
@@ -369,6 +369,14 @@ class DataverseClient:
                     (time.perf_counter() - started) * 1000,
                 )
 
+    async def _slept(self, wait: float, probe: bool) -> bool:
+        """Wait before an in-call retry; False (no retry) when the circuit is not closed before
+        or after the wait (other calls may have opened it meanwhile)."""
+        if self._guard is not None and not self._guard.may_retry(probe):
+            return False
+        await self._sleep(wait)
+        return self._guard is None or self._guard.may_retry(probe)
+
     def _in_call_wait(
         self, attempts: int, method: str, status: int, error: DataverseError
     ) -> float | None:
@@ -380,17 +388,3 @@ class DataverseClient:
         if error.retry_after is not None and error.retry_after > self._max_throttle_wait:
             return None  # a longer wait belongs to the caller's retry, not to a webhook answer
         return self._retry.sleep_time(attempts, error.retry_after)
-
-
-def _headers(token: str, has_body: bool, extra: Mapping[str, str] | None) -> dict[str, str]:
-    headers = {
-        "Authorization": f"Bearer {token}",
-        "OData-MaxVersion": "4.0",
-        "OData-Version": "4.0",
-        "Accept": "application/json",
-    }
-    if has_body:
-        headers["Content-Type"] = "application/json; charset=utf-8"
-    if extra:
-        headers.update(extra)
-    return headers

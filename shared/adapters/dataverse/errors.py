@@ -27,6 +27,9 @@ class DataverseTransientError(UnavailableError, DataverseError):
 
     slug = "dataverse-unavailable"
     title = "Dynamics 365 unavailable"
+    # Set by the client: the process's circuit is open after this failure (an outage, not the
+    # event): the inbox retries it without counting an attempt.
+    circuit_open: bool = False
 
 
 class DataverseThrottledError(DataverseTransientError):
@@ -46,6 +49,19 @@ class DataverseUnavailableError(DataverseTransientError):
 
     def __init__(self, retry_after: float | None = None, detail: str | None = None) -> None:
         super().__init__(detail or "Dataverse is unavailable.", retry_after)
+
+
+class DataverseCircuitOpenError(DataverseTransientError):
+    """No call was made: the process's circuit is open (Dataverse failing or throttling).
+
+    Not the event's fault: the inbox keeps it pending without counting an attempt.
+    """
+
+    def __init__(self, retry_in: float) -> None:
+        super().__init__(
+            f"Dataverse calls are paused for {retry_in:.0f} s (circuit open).", max(retry_in, 1.0)
+        )
+        self.retry_in = retry_in
 
 
 class DataversePermanentError(UpstreamError, DataverseError):

@@ -10,6 +10,7 @@ import json
 import re
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -166,3 +167,26 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, uuid.UUID):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def request_headers(token: str, has_body: bool, extra: Mapping[str, str] | None) -> dict[str, str]:
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "OData-MaxVersion": "4.0",
+        "OData-Version": "4.0",
+        "Accept": "application/json",
+    }
+    if has_body:
+        headers["Content-Type"] = "application/json; charset=utf-8"
+    if extra:
+        headers.update(extra)
+    return headers
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    entity_set: str
+    activity_id: uuid.UUID
+    status: int
+    attempts: int
+    entity_url: str | None  # the OData-EntityId header, when Dataverse sends it

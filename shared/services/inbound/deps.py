@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from shared.adapters.dataverse import DataverseClient
 from shared.adapters.retry import RetryPolicy
 from shared.clock import Clock, now_ms, wall
 from shared.config import Settings
+from shared.domain.circuit import Circuit
 from shared.logsafe import log_value
 from shared.services.callback_tokens import CallbackTokens
 from shared.services.flow_subscriptions import FlowResponses
@@ -73,6 +75,13 @@ class InboundDeps:
     monotonic: Callable[[], float] = time.monotonic
     expiry: ExpirySchedule = field(default_factory=ExpirySchedule)
     summary_delay: float = SUMMARY_DELAY_SECONDS
+    # issue 12: drain. The process's Dataverse circuit (the client consults the same one):
+    # while it is open the webhook skips its inline attempt and the sweep waits or stops.
+    circuit: Circuit | None = None
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # the drain's pause on a 429
+
+    def dataverse_blocked(self) -> bool:
+        return self.circuit is not None and self.circuit.blocked()
 
     def now_ms(self) -> int:
         return now_ms(self.clock)

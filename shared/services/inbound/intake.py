@@ -52,8 +52,13 @@ class AcceptResult:
     due_entry: DueEntry | None = None  # the row's due-index entry, removed once it is done
 
 
-async def accept_event(deps: InboundDeps, raw: bytes, presented_token: str | None) -> AcceptResult:
+async def accept_event(
+    deps: InboundDeps, raw: bytes, presented_token: str | None, *, inline: bool = True
+) -> AcceptResult:
     """Authenticate, check and store one webhook event (one insert-only row). See the module doc.
+
+    `inline`: an inline attempt follows, so the row is left to it for the inline grace; without
+    one (the Dataverse circuit is open) the row is due at once, for the sweep's next run.
 
     Raises UnauthorizedError (401), PayloadTooLargeError or EntityTooLargeError (413),
     ValidationError (400), StorageError (503: Kaizala retries).
@@ -70,7 +75,7 @@ async def accept_event(deps: InboundDeps, raw: bytes, presented_token: str | Non
     # work; anything else is kept as `ignored`.
     wanted = event_type in RESPONSE_EVENTS or await wants_note(deps, event)
     status: Literal["accepted", "ignored"] = "accepted" if wanted else "ignored"
-    item, inserted = await store_event(deps, raw, event, now, pending=wanted)
+    item, inserted = await store_event(deps, raw, event, now, pending=wanted, inline=inline)
     result = AcceptResult(
         status=status if inserted else "duplicate",
         event_id=event_id,
@@ -106,6 +111,7 @@ async def store_event(
     responded_at: int | None = None,
     *,
     pending: bool | None = None,
+    inline: bool = True,
 ) -> tuple[InboxItem, bool]:
     """The one insert-only inbox row of a parsed event (the webhook's, or a backfilled one);
     False when a row of that event id exists. `responded_at` defaults to the event's answer
@@ -120,7 +126,7 @@ async def store_event(
         pending=event["eventType"] in RESPONSE_EVENTS if pending is None else pending,
         received_at=now,
         responded_at=answer_time(event, now) if responded_at is None else responded_at,
-        next_attempt_at=now + INLINE_GRACE_MS,
+        next_attempt_at=now + INLINE_GRACE_MS if inline else now,
         event=event,
     )
 
@@ -142,9 +148,16 @@ async def receive_event(deps: InboundDeps, raw: bytes, presented_token: str | No
     """The webhook POST: accept, then process inline within the budget.
 
     Nothing after the insert can fail the call: the event is stored, the sweeper finishes it.
+    While the process's Dataverse circuit is open, there is no inline attempt at all.
     """
-    result = await accept_event(deps, raw, presented_token)
+    blocked = deps.dataverse_blocked()
+    result = await accept_event(deps, raw, presented_token, inline=not blocked)
     if result.status != "accepted":
+        return result
+    if blocked:
+        # The circuit is open: no inline call (acknowledged at once; the row is pending and
+        # the sweep writes it once Dataverse answers again).
+        log.info("inbox event=%s left to the sweeper: circuit open", short(result.event_id))
         return result
     item = InboxItem(
         partition_key=result.partition_key,

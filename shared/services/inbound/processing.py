@@ -18,7 +18,12 @@ import math
 from typing import Literal
 
 from shared import telemetry
-from shared.adapters.dataverse import DataversePermanentError, activity_id_for
+from shared.adapters.dataverse import (
+    DataverseCircuitOpenError,
+    DataversePermanentError,
+    DataverseThrottledError,
+    activity_id_for,
+)
 from shared.adapters.retry import RetryPolicy
 from shared.domain.conversation import is_conversation
 from shared.domain.response_event import EventShapeError, parse_response_event
@@ -38,7 +43,9 @@ LAST_ERROR_CHARS = 300
 # 0 s, and a row due immediately is retried by the next sweep of any instance, in a burst.
 MIN_RETRY_SECONDS = 1.0
 
-Outcome = Literal["done", "orphan", "superseded", "pending", "dead", "ignored"]
+# `held`: pending again without an attempt counted (the circuit was open, or Dataverse
+# throttled the bridge as a whole): the drain resumes it after the pause.
+Outcome = Literal["done", "orphan", "superseded", "pending", "held", "dead", "ignored"]
 
 
 class _PermanentEventError(Exception):
@@ -98,6 +105,8 @@ async def process_event(deps: InboundDeps, item: InboxItem, *, first: bool = Fal
         telemetry.count(telemetry.EVENTS, outcome="dead")
         log.warning("inbox event=%s outcome=dead: %s", short(item.event_id), log_value(reason))
         return "dead"
+    except (DataverseCircuitOpenError, DataverseThrottledError) as exc:
+        return await held_back(deps, item, exc, now)
     except Exception as exc:  # transient, or unexpected: retried, bounded by the attempt limit
         return await retry_later(deps, item, exc, now)
     await _save(
@@ -126,6 +135,8 @@ async def process_conversation_event(deps: InboundDeps, item: InboxItem) -> Outc
         telemetry.count(telemetry.EVENTS, outcome="dead")
         log.warning("inbox event=%s outcome=dead: %s", short(item.event_id), type(exc).__name__)
         return "dead"
+    except (DataverseCircuitOpenError, DataverseThrottledError) as exc:
+        return await held_back(deps, item, exc, now)
     except Exception as exc:  # transient, or unexpected: retried, bounded by the attempt limit
         return await retry_later(deps, item, exc, now)
     if note_id is None:
@@ -147,6 +158,24 @@ async def process_conversation_event(deps: InboundDeps, item: InboxItem) -> Outc
     return "done"
 
 
+async def held_back(
+    deps: InboundDeps,
+    item: InboxItem,
+    exc: DataverseCircuitOpenError | DataverseThrottledError,
+    now: int,
+) -> Outcome:
+    """Not the event's fault (the circuit was open: no call made; or a 429, which throttles the
+    bridge as a whole): pending again once the circuit lets calls through, with the attempts as
+    they were and no back-off of its own."""
+    wait = exc.retry_in if isinstance(exc, DataverseCircuitOpenError) else exc.retry_after
+    next_at = now + int(max(wait, MIN_RETRY_SECONDS) * 1000)
+    await _save(
+        deps, item, "pending", attempted_at=now, error=error_text(exc), next_attempt_at=next_at
+    )
+    log.info("inbox event=%s outcome=held (%s)", short(item.event_id), type(exc).__name__)
+    return "held"
+
+
 async def retry_later(deps: InboundDeps, item: InboxItem, exc: BaseException, now: int) -> Outcome:
     """Transient failure (throttled, down, timeout, storage): back off, or give up."""
     attempts = item.attempts + 1
@@ -155,6 +184,16 @@ async def retry_later(deps: InboundDeps, item: InboxItem, exc: BaseException, no
         log.exception("inbox event=%s failed unexpectedly", short(item.event_id))
     policy = deps.retry_policy()
     error = error_text(exc)
+    if getattr(exc, "circuit_open", False):
+        # The failure that opened the circuit, or a failed probe: the outage's, not the
+        # event's. Attempts as they were; the back-off of the next attempt still spreads the
+        # rows, so that the next probe is another event (one that always fails cannot keep
+        # the circuit open).
+        wait = backoff_seconds(policy, attempts, getattr(exc, "retry_after", None))
+        next_at = now + int(wait * 1000)
+        await _save(deps, item, "pending", attempted_at=now, error=error, next_attempt_at=next_at)
+        log.info("inbox event=%s outcome=held (circuit open)", short(item.event_id))
+        return "held"
     if attempts >= policy.max_attempts:
         await _save(deps, item, "dead", attempted_at=now, attempts=attempts, error=error)
         telemetry.count(telemetry.EVENTS, outcome="dead")

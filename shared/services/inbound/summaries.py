@@ -22,7 +22,11 @@ from __future__ import annotations
 
 import logging
 
-from shared.adapters.dataverse import DataversePermanentError, summary_note_id
+from shared.adapters.dataverse import (
+    DataverseCircuitOpenError,
+    DataversePermanentError,
+    summary_note_id,
+)
 from shared.domain.summary import latest_records, summarise, summary_note
 from shared.services.inbound.deps import InboundDeps, short
 from shared.services.inbound.processing import backoff_seconds, error_text
@@ -42,7 +46,7 @@ async def write_due_summaries(
         by_action.setdefault(mark.correlation_id, []).append(mark)
     written = 0
     for marks in by_action.values():
-        if deps.monotonic() - started > budget:
+        if deps.monotonic() - started > budget or deps.dataverse_blocked():
             break  # still due: the next sweep writes it
         if await write_summary(deps, marks):
             written += 1
@@ -63,6 +67,8 @@ async def write_summary(deps: InboundDeps, marks: list[DueSummary]) -> bool:
         await deps.dataverse().upsert_note(
             summary_note_id(cid), mark.regarding_entity, mark.regarding_id, subject, text
         )
+    except DataverseCircuitOpenError:
+        return False  # nothing was sent: the marks stay due as they are, attempts untouched
     except DataversePermanentError as exc:
         await _forget(deps, marks)
         log.warning("summary %s not written: %s", short(cid), type(exc).__name__)
