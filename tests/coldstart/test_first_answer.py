@@ -26,10 +26,11 @@ async def test_health_builds_no_kaizala_client(runtime: Runtime) -> None:
     assert "kaizala_auth" not in runtime.__dict__
 
 
-def test_a_fresh_health_answer_imports_no_aiohttp(azurite: Azurite) -> None:
+def test_a_fresh_health_answer_imports_no_aiohttp_and_builds_no_model(azurite: Azurite) -> None:
     # The whole cold path in a new interpreter, as the worker runs it: import function_app,
     # index it, answer GET /api/health against Azurite. aiohttp (azure-core's default async
-    # transport) must not be imported by it; the Tables client uses the httpx transport.
+    # transport) must not be imported by it (the Tables client uses the httpx transport), and
+    # none of the bridge's pydantic models is built for it (defer_build on each of them).
     script = """
 import asyncio, json, sys
 import function_app
@@ -43,8 +44,15 @@ async def main():
     await get_runtime().aclose()
     return response.status_code
 status = asyncio.run(main())
-print(json.dumps({"status": status, "aiohttp": sorted(m for m in sys.modules
-                                                     if m.split(".")[0] == "aiohttp")}))
+from pydantic import BaseModel
+def models(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from models(sub)
+built = sorted({f"{m.__module__}.{m.__qualname__}" for m in models(BaseModel)
+                if m.__module__.startswith(("shared.", "functions.")) and m.__pydantic_complete__})
+print(json.dumps({"status": status, "built": built,
+                  "aiohttp": sorted(m for m in sys.modules if m.split(".")[0] == "aiohttp")}))
 """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KAIZALA_", "DATAVERSE_"))}
     env.update({"AzureWebJobsStorage": azurite.connection_string, "PYTHONPATH": str(ROOT)})
@@ -57,4 +65,8 @@ print(json.dumps({"status": status, "aiohttp": sorted(m for m in sys.modules
         timeout=120,
         check=True,
     )
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"status": 200, "aiohttp": []}
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {
+        "status": 200,
+        "built": [],
+        "aiohttp": [],
+    }
