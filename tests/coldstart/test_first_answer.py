@@ -70,3 +70,18 @@ print(json.dumps({"status": status, "built": built,
         "built": [],
         "aiohttp": [],
     }
+
+
+def test_importing_the_app_leaves_the_gc_enabled() -> None:
+    # function_app pauses the cyclic GC while its modules load; the worker must get it back.
+    script = "import gc, function_app; print(gc.isenabled())"
+    done = subprocess.run(  # noqa: S603 - our interpreter, our script
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.strip().splitlines()[-1] == "True"
