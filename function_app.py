@@ -3,7 +3,7 @@
 import gc
 
 # A fresh process's imports allocate some 10^5 long-lived objects (modules, classes, functions),
-# and the cyclic GC would scan them over and over while they load: about 8% of a new instance's
+# and the cyclic GC would scan them over and over while they load: 5-15% of a new instance's
 # first answer (bench/README.md, cold start). Collection is paused for these imports only (a
 # failed import fails the whole app anyway).
 _GC_WAS_ENABLED = gc.isenabled()
