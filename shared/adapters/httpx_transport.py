@@ -17,6 +17,7 @@ depends on it.
 from __future__ import annotations
 
 import re
+import ssl
 import string
 from collections.abc import AsyncIterator
 from types import TracebackType
@@ -123,7 +124,11 @@ class HttpxTransport(AsyncHttpTransport[HttpRequest, HttpxTransportResponse]):
         connection_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         client: httpx.AsyncClient | None = None,
+        verify: bool | str = True,
     ) -> None:
+        # `verify`: azure-core's `connection_verify` (True, or a CA bundle path), fixed per
+        # transport: one httpx client holds one TLS configuration.
+        self._verify = verify
         self._connect_timeout = connection_timeout
         self._read_timeout = read_timeout
         self._client = client
@@ -133,7 +138,10 @@ class HttpxTransport(AsyncHttpTransport[HttpRequest, HttpxTransportResponse]):
         if self._client is None or self._client.is_closed:
             # No redirects (as azure-core's transports), no proxy or .netrc from the environment
             # beyond what httpx reads by default; TLS verification on.
-            self._client = httpx.AsyncClient(follow_redirects=False)
+            verify: bool | ssl.SSLContext = self._verify is not False
+            if isinstance(self._verify, str):
+                verify = ssl.create_default_context(cafile=self._verify)
+            self._client = httpx.AsyncClient(follow_redirects=False, verify=verify)
             self._own_client = True
         return self._client
 
@@ -164,6 +172,8 @@ class HttpxTransport(AsyncHttpTransport[HttpRequest, HttpxTransportResponse]):
             raise TypeError("HttpxTransport sends azure.core.rest.HttpRequest only")
         if request.files:
             raise ValueError("HttpxTransport does not send multipart files")
+        if config.pop("connection_verify", self._verify) != self._verify:
+            raise ValueError("HttpxTransport: set connection_verify on the transport")
         connect = config.pop("connection_timeout", self._connect_timeout)
         read = config.pop("read_timeout", self._read_timeout)
         timeout = httpx.Timeout(read, connect=connect)
