@@ -20,7 +20,7 @@ bp = func.Blueprint()
 
 class SyncRequest(BaseModel):
     # Strict: `"recreate": "yes"` (or 1, or "true") is a 400, never a recreation.
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", strict=True)
     recreate: bool = False
 
 

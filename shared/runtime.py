@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
     from shared.adapters.dataverse import DataverseClient, DataverseGuard
     from shared.adapters.forward import CallbackPoster
+    from shared.adapters.kaizala import AccessTokenResponse
     from shared.services.callback_tokens import CallbackTokens
     from shared.services.console import ConsoleDeps
     from shared.services.flow_subscriptions import FlowResponses
@@ -100,10 +101,20 @@ class Runtime:
         # The token service needs no access token, so the manager can fetch through it.
         return KaizalaAuthClient(self.kaizala_http)
 
+    async def _fetch_access_token(
+        self, application_id: str, application_secret: str, refresh_token: str
+    ) -> AccessTokenResponse:
+        # The Kaizala HTTP client is built on the first fetch, not with the token manager:
+        # GET /api/health reads the token state only, and building an httpx client imports
+        # httpcore and loads the CA bundle (bench/README.md, cold start).
+        return await self.kaizala_auth.fetch_access_token(
+            application_id, application_secret, refresh_token
+        )
+
     @cached_property
     def tokens(self) -> TokenManager:
         return TokenManager(
-            self.kaizala_auth.fetch_access_token,
+            self._fetch_access_token,
             self.secrets,
             TokenRowStore(self.leases),
             clock=self.clock,

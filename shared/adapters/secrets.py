@@ -166,9 +166,23 @@ class KeyVaultSecretStore:
         from azure.keyvault.secrets.aio import SecretClient
 
         # Bounded SDK retries: token renewal runs on a timer, which retries on its next run.
-        options = {"retry_total": 3, "retry_backoff_factor": 0.5, "connection_timeout": 10}
+        options: dict[str, Any] = {
+            "retry_total": 3,
+            "retry_backoff_factor": 0.5,
+            "connection_timeout": 10,
+        }
         options.update(client_options)
-        return cls(SecretClient(vault_url=vault_url, credential=credential, **options))
+        # On the httpx transport, as the Tables client: a new instance's first secret read does
+        # not import aiohttp (bench/README.md, cold start).
+        from shared.adapters.httpx_transport import HttpxTransport
+
+        transport = HttpxTransport(
+            connection_timeout=options.pop("connection_timeout"),
+            verify=options.pop("connection_verify", True),
+        )
+        return cls(
+            SecretClient(vault_url=vault_url, credential=credential, transport=transport, **options)
+        )
 
     @staticmethod
     def _secret(name: str, kv: Any) -> Secret:

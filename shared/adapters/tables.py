@@ -27,6 +27,7 @@ from azure.core.exceptions import (
 from azure.data.tables import EdmType, EntityProperty, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
+from shared.adapters.httpx_transport import HttpxTransport
 from shared.config import StorageSettings
 from shared.errors import BridgeError, StorageError
 
@@ -145,12 +146,13 @@ class TableStore:
     ) -> TableStore:
         # Short timeouts and few retries: a webhook must answer within seconds, and durable
         # retries happen one level up (inbox/outbox timers), not inside the SDK.
+        # The httpx transport, not azure-core's default aiohttp one: httpx is loaded anyway
+        # (Kaizala, Dataverse), aiohttp would be imported on a fresh instance's first request.
         options: dict[str, Any] = {
             "retry_total": 2,
             "retry_backoff_factor": 0.2,
             "retry_backoff_max": 2,
-            "connection_timeout": 5,
-            "read_timeout": 15,
+            "transport": HttpxTransport(connection_timeout=5, read_timeout=15),
         }
         if storage.connection_string:
             service = TableServiceClient.from_connection_string(

@@ -66,7 +66,11 @@ class Strict(BaseModel):
     """A request model: unknown fields refused, and every value of its JSON type (strict:
     "yes" is not true, "48" is not 48, 48.0 is not an integer; 48 is a number)."""
 
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, strict=True)
+    # defer_build (on every model of the bridge): its validator is built on first use, not at
+    # import; a new instance's first answer builds none it does not use (bench/README.md).
+    model_config = ConfigDict(
+        defer_build=True, extra="forbid", hide_input_in_errors=True, strict=True
+    )
 
 
 class OptionIn(Strict):
@@ -252,6 +256,7 @@ class SendActionRequest(Strict):
 
 
 class ActionAccepted(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     correlationId: str
     status: Literal["sent", "queued", "sending", "failed"]
     actionId: str | None = None
@@ -261,13 +266,14 @@ class ActionAccepted(BaseModel):
 class SkippedMember(BaseModel):
     """A person of the opportunity not added to its group (the reason, never their number)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
     role: Literal["owner", "contact"]
     reason: str
     id: str | None = Field(default=None, description="the Dataverse row id of the person")
 
 
 class ActionStatus(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     correlationId: str
     status: Literal["queued", "sending", "sent", "failed"]
     actionId: str | None = None

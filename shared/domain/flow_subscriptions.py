@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.config import is_loopback_host
 from shared.domain.actions import GUID_PATTERN, ID_PATTERN, Strict
@@ -143,12 +143,16 @@ def _s(summary: str, description: str) -> Any:
 
 
 class FlowRegarding(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     entityType: str = _s("Regarding table", "Dynamics table of the record (opportunity)")
     id: str = _s("Regarding record id", "GUID of the Dynamics record")
     name: str = _s("Regarding record name", "Name of the Dynamics record")
 
 
 class FlowResponder(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     name: str = _s("Responder name", 'Who answered ("Anonymous" for an anonymous response)')
     phone: str | None = Field(
         default=None,
@@ -158,6 +162,8 @@ class FlowResponder(BaseModel):
 
 
 class FlowAnswer(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     title: str = _s("Question", "The question's title")
     type: str = _s("Answer type", "Kaizala's question type (Text, Numeric, SingleOption, ...)")
     value: Any = _s("Answer value", "The answer as Kaizala gave it (text, number, list, ...)")
@@ -166,6 +172,8 @@ class FlowAnswer(BaseModel):
 
 class FlowResponse(BaseModel):
     """The body POSTed to each subscription's callback: one normalised Kaizala response."""
+
+    model_config = ConfigDict(defer_build=True)
 
     eventId: str = _s("Event id", "Kaizala's id of the webhook event")
     eventType: str = _s("Event type", "SurveyResponse, ActionResponse or JobResponse")

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.domain.actions import E164_PATTERN, GUID_PATTERN, Strict
 
@@ -103,12 +103,14 @@ class AddMembersRequest(Strict):
 
 
 class GroupCreatedOut(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     groupId: str
     name: str
     members: int = Field(description="distinct numbers added (the connector's user comes on top)")
 
 
 class MemberOut(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     id: str | None = None
     mobileNumber: str | None = None
     name: str | None = None
@@ -116,11 +118,13 @@ class MemberOut(BaseModel):
 
 
 class MembersOut(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     groupId: str
     members: list[MemberOut]
 
 
 class MembersAdded(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     groupId: str
     members: int = Field(description="distinct numbers sent to Kaizala (existing ones stay)")
 

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from python_multipart import MultipartParser
 from python_multipart.multipart import parse_options_header
 
@@ -95,6 +95,7 @@ class Upload:
 
 
 class MediaResource(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     mediaResource: str = Field(description="Kaizala's media resource: put it in an action body")
     actionType: MediaKind = Field(description="the actionType that sends this file")
     fileName: str

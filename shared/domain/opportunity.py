@@ -14,7 +14,7 @@ NAME_CHARS = 200
 
 
 class KeyValue(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(defer_build=True, extra="allow")
     key: str
     value: Any = None
 
@@ -22,7 +22,9 @@ class KeyValue(BaseModel):
 class RemoteExecutionContext(BaseModel):
     # Dataverse sends many more fields (and adds new ones); only these matter here.
     # Strict like every request model: Dataverse writes each field in its JSON type.
-    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True, strict=True)
+    model_config = ConfigDict(
+        defer_build=True, extra="ignore", hide_input_in_errors=True, strict=True
+    )
     MessageName: str = Field(max_length=100)
     PrimaryEntityName: str = Field(max_length=100)
     PrimaryEntityId: str = Field(pattern=GUID_PATTERN)

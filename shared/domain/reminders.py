@@ -51,10 +51,13 @@ def shown_state(slot: ReminderSlot) -> Literal["sent", "unconfirmed"]:
 class ReminderRequest(BaseModel):
     """The optional body: `{}` (nothing to choose; Kaizala reminds the action's recipients)."""
 
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, strict=True)
+    model_config = ConfigDict(
+        defer_build=True, extra="forbid", hide_input_in_errors=True, strict=True
+    )
 
 
 class ReminderResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     correlationId: str
     actionId: str
     status: Literal["sent", "unconfirmed"] = Field(

@@ -27,7 +27,10 @@ TEXT_CHARS = 10_000  # a name or a title; an answer's text has no limit of its o
 
 
 class _Shape(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
+    # defer_build: validators built on first use, not at import (cold start, bench/README.md).
+    model_config = ConfigDict(
+        defer_build=True, extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
 
 Text = str | None

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.domain.answers import is_number, iso_time, text
 from shared.domain.correlation import Correlation
@@ -164,18 +164,21 @@ def latest_records(
 
 
 class OptionCount(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     title: str
     count: int
     percent: float = Field(description="of the responses that answered the question")
 
 
 class LatestAnswer(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     responder: str
     answeredAt: str
     text: str
 
 
 class QuestionSummary(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     title: str
     type: str
     answered: int = Field(description="responses that answered this question")
@@ -190,6 +193,8 @@ class QuestionSummary(BaseModel):
 
 class ResultSummary(BaseModel):
     """The figures over an action's responses (the same as its summary note on the record)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     responses: int = Field(description="distinct responses (an edit replaces its response)")
     updatedAt: str | None = Field(

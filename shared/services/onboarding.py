@@ -25,7 +25,7 @@ E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
 class PinRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", strict=True)
     mobileNumber: str = Field(pattern=E164.pattern, description="E.164, e.g. +919100000001")
 
 

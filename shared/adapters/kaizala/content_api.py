@@ -205,4 +205,4 @@ def _action_body(action_type: str | None, body: BaseModel | Mapping[str, Any]) -
 class _Verbatim(BaseModel):
     """A body of a type without a documented model (Let's Meet): sent as given."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(defer_build=True, extra="allow")

@@ -20,16 +20,19 @@ MobileNumber = Annotated[str, Field(min_length=3, max_length=20, pattern=r"^\+?[
 
 
 class RequestModel(BaseModel):
+    # defer_build: validators built on first use, not at import (cold start, bench/README.md).
     # hide_input_in_errors: a ValidationError's text must not echo a callBackToken or pin.
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, populate_by_name=True)
+    model_config = ConfigDict(
+        defer_build=True, extra="forbid", hide_input_in_errors=True, populate_by_name=True
+    )
 
 
 class ResponseModel(BaseModel):
-    model_config = ConfigDict(extra="allow", hide_input_in_errors=True)
+    model_config = ConfigDict(defer_build=True, extra="allow", hide_input_in_errors=True)
 
 
 class SecretResponseModel(BaseModel):
-    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", hide_input_in_errors=True)
 
 
 class OperationResult(ResponseModel):

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 class ReplayRequest(BaseModel):
     """Body of POST /api/manage/inbox/replay: `{}`, `{"eventId": ...}` or `{"status": ...}`."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", strict=True)
     eventId: str | None = Field(default=None, min_length=1, max_length=1024)
     status: Literal["dead", "orphan"] | None = None
 

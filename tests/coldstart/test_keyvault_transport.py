@@ -1,0 +1,48 @@
+"""Key Vault on the httpx transport: a fresh process's secret reads import no aiohttp."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.keyvault.conftest import VaultServer, fake_kv, vault_server  # noqa: F401 - fixtures
+from tests.keyvault.fake_keyvault import FakeKeyVault
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_fresh_key_vault_read_imports_no_aiohttp(
+    vault_server: VaultServer,  # noqa: F811 - the fixture
+    fake_kv: FakeKeyVault,  # noqa: F811 - the fixture
+) -> None:
+    script = f"""
+import asyncio, json, sys
+from shared.adapters.secrets import KeyVaultSecretStore
+from tests.keyvault.fake_keyvault import FakeCredential
+async def main():
+    store = KeyVaultSecretStore.create({vault_server.url!r}, FakeCredential({vault_server.token!r}),
+                                       connection_verify={str(vault_server.cert)!r},
+                                       verify_challenge_resource=False)
+    try:
+        await store.set("cold-secret", "v1")
+        found = await store.get("cold-secret")
+    finally:
+        await store.close()
+    return found is not None and found.value == "v1"
+ok = asyncio.run(main())
+print(json.dumps({{"ok": ok, "aiohttp": sorted(m for m in sys.modules
+                                              if m.split(".")[0] == "aiohttp")}}))
+"""
+    done = subprocess.run(  # noqa: S603 - our interpreter, our script
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"ok": True, "aiohttp": []}
