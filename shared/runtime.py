@@ -8,6 +8,7 @@ settings errors surface on first use, naming the setting, and tests can swap the
 from __future__ import annotations
 
 import asyncio
+import logging
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -66,6 +67,11 @@ class Runtime:
         self.clock = clock  # injectable so tests can move time (token expiry, back-off)
         # httpx logs request URLs at INFO; a forward URL is signed in its query string.
         install_url_redaction()
+        # One INFO line per request would include every table call (Tables and Key Vault go
+        # over httpx): the adapters write their own call lines, so httpx speaks at WARNING
+        # unless its level was set on purpose.
+        if logging.getLogger("httpx").level == logging.NOTSET:
+            logging.getLogger("httpx").setLevel(logging.WARNING)
 
     @cached_property
     def credential(self) -> AsyncTokenCredential:
