@@ -62,7 +62,7 @@ def browser() -> Iterator[Any]:
         "--disable-component-update",
         "--disable-sync",
         "--no-first-run",
-        "--window-size=1400,980",
+        "--window-size=1400,1120",
         f"--user-data-dir={profile}",
     ):
         options.add_argument(flag)
