@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import azure.functions as func
@@ -66,3 +71,22 @@ async def run_timer(name: str) -> None:
 
 def body_json(resp: func.HttpResponse) -> Any:
     return json.loads(resp.get_body())
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fresh_python(script: str, env: Mapping[str, str] | None = None) -> str:
+    """Run `script` in a new interpreter of this venv at the repository root (what a new worker
+    process imports); the last line it printed. `env` defaults to ours with the root on the path.
+    """
+    done = subprocess.run(  # noqa: S603 - our own interpreter, our own script
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=dict(env) if env is not None else {**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return done.stdout.strip().splitlines()[-1]

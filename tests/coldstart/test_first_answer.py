@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 from devtools.azurite import Azurite
 from shared.runtime import Runtime
-from tests.support import body_json, call, request
+from tests.support import body_json, call, fresh_python, request
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,16 +56,8 @@ print(json.dumps({"status": status, "built": built,
 """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KAIZALA_", "DATAVERSE_"))}
     env.update({"AzureWebJobsStorage": azurite.connection_string, "PYTHONPATH": str(ROOT)})
-    done = subprocess.run(  # noqa: S603 - our interpreter, our script
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == {
+    done = fresh_python(script, env)
+    assert json.loads(done) == {
         "status": 200,
         "built": [],
         "aiohttp": [],
@@ -77,13 +67,5 @@ print(json.dumps({"status": status, "built": built,
 def test_importing_the_app_leaves_the_gc_enabled() -> None:
     # function_app pauses the cyclic GC while its modules load; the worker must get it back.
     script = "import gc, function_app; print(gc.isenabled())"
-    done = subprocess.run(  # noqa: S603 - our interpreter, our script
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    assert done.stdout.strip().splitlines()[-1] == "True"
+    done = fresh_python(script)
+    assert done == "True"

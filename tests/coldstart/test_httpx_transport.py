@@ -6,8 +6,6 @@ import asyncio
 import contextlib
 import json
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,6 +21,7 @@ from shared.adapters.httpx_transport import HttpxTransport
 from shared.adapters.tables import TableStore
 from shared.config import StorageSettings
 from shared.errors import StorageError
+from tests.support import fresh_python
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,16 +65,8 @@ async def main():
 print(json.dumps({{"found": asyncio.run(main()), "aiohttp": "aiohttp" in sys.modules}}))
 """
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run(  # noqa: S603 - our interpreter, our script
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"found": True, "aiohttp": False}
+    done = fresh_python(script, env)
+    assert json.loads(done) == {"found": True, "aiohttp": False}
 
 
 async def test_nothing_listening_is_a_storage_error() -> None:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from tests.keyvault.conftest import VaultServer, fake_kv, vault_server  # noqa: F401 - fixtures
 from tests.keyvault.fake_keyvault import FakeKeyVault
+from tests.support import fresh_python
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,13 +34,5 @@ ok = asyncio.run(main())
 print(json.dumps({{"ok": ok, "aiohttp": sorted(m for m in sys.modules
                                               if m.split(".")[0] == "aiohttp")}}))
 """
-    done = subprocess.run(  # noqa: S603 - our interpreter, our script
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"ok": True, "aiohttp": []}
+    done = fresh_python(script)
+    assert json.loads(done) == {"ok": True, "aiohttp": []}

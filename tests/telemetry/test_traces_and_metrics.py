@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ from tests.conftest import SECRET_VALUES, installed_runtime
 from tests.inbound.conftest import correlate, post_event, survey_event
 from tests.outbound.test_send_actions import action_request, post
 from tests.outbound.test_webhook_sync import host  # noqa: F401 - a fixture
-from tests.support import body_json, call, request, run_timer
+from tests.support import body_json, call, fresh_python, request, run_timer
 from tests.telemetry.conftest import Captured
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -225,16 +223,8 @@ print(json.dumps(report))
 
 
 def _load_the_app(env: dict[str, str]) -> dict[str, Any]:
-    result = subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
-        [sys.executable, "-c", _PROBE],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    result = fresh_python(_PROBE, env)
+    report: dict[str, Any] = json.loads(result)
     return report
 
 
