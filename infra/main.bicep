@@ -170,6 +170,10 @@ param dataverseCircuitOpenSeconds int = 5
 @minValue(1)
 @maxValue(52)
 param inboxDrainConcurrency int = 16
+@description('DATAVERSE_REQUESTS_PER_5_MINUTES')
+@minValue(1)
+@maxValue(1000000)
+param dataverseRequestsPer5Minutes int = 5400
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -282,6 +286,7 @@ module api 'app/api.bicep' = {
     dataverseCircuitFailures: dataverseCircuitFailures
     dataverseCircuitOpenSeconds: dataverseCircuitOpenSeconds
     inboxDrainConcurrency: inboxDrainConcurrency
+    dataverseRequestsPer5Minutes: dataverseRequestsPer5Minutes
   }
   // The app starts with its identity already allowed into storage, tables and Key Vault.
   dependsOn: [

@@ -95,6 +95,7 @@ class Settings:
     dataverse_circuit_failures: int = 5
     dataverse_circuit_open_seconds: int = 5
     inbox_drain_concurrency: int = 16
+    dataverse_requests_per_5_minutes: int = 5400
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -144,6 +145,9 @@ class Settings:
             dataverse_circuit_failures=r.integer("DATAVERSE_CIRCUIT_FAILURES", 1, 100),
             dataverse_circuit_open_seconds=r.integer("DATAVERSE_CIRCUIT_OPEN_SECONDS", 1, 3600),
             inbox_drain_concurrency=r.integer("INBOX_DRAIN_CONCURRENCY", 1, 52),
+            dataverse_requests_per_5_minutes=r.integer(
+                "DATAVERSE_REQUESTS_PER_5_MINUTES", 1, 1_000_000
+            ),
         )
         groups = r.csv("KAIZALA_WEBHOOK_GROUPS", pattern=_GROUP_ID_RE)
         if not groups and settings.opportunity_survey_group_id:

@@ -237,7 +237,7 @@ class Runtime:
                 self.settings.dataverse_circuit_open_seconds,
                 clock=self.clock,
             ),
-            RequestWindow(clock=self.clock),
+            RequestWindow(self.settings.dataverse_requests_per_5_minutes, clock=self.clock),
             asyncio.sleep,
         )
 
@@ -287,6 +287,7 @@ class Runtime:
             groups=self.groups,
             clock=self.clock,
             circuit=self.dataverse_guard.circuit,
+            window=self.dataverse_guard.window,
         )
 
     @cached_property

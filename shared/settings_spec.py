@@ -225,4 +225,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "52 concurrent requests per user).",
         "16",
     ),
+    SettingSpec(
+        "DATAVERSE_REQUESTS_PER_5_MINUTES",
+        "Dataverse requests one instance sends in any 5 minutes (Dataverse's service protection "
+        "allows 6,000 per user per web server; the default keeps 10 % for other tools). When "
+        "the window is full the webhook stores events without an inline attempt and the sweep "
+        "waits for room.",
+        "5400",
+    ),
 )

@@ -61,11 +61,16 @@ def log_invocation(
     invocation_id: str,
     *,
     failed: bool = False,
+    quiet: bool = False,
 ) -> None:
-    """The host's one line per invocation; `started` is a time.perf_counter() reading."""
+    """The host's one line per invocation; `started` is a time.perf_counter() reading.
+
+    `quiet`: a success of a timer that runs more often than once a minute is DEBUG (six lines
+    a minute of `process_inbox` alone would drown the log); its failures stay ERROR.
+    """
     # Never the request's headers or body (keys, tokens).
     logger.log(
-        logging.ERROR if failed else logging.INFO,
+        logging.ERROR if failed else logging.DEBUG if quiet else logging.INFO,
         "function=%s trigger=%s %s duration_ms=%d id=%s",
         name,
         trigger,

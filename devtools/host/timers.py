@@ -86,7 +86,12 @@ class TimerRunner:
             await asyncio.wait(pending, timeout=1.0)
 
     def start_invocation(
-        self, function: IndexedFunction, trigger: str, *, past_due: bool = False
+        self,
+        function: IndexedFunction,
+        trigger: str,
+        *,
+        past_due: bool = False,
+        quiet: bool = False,
     ) -> bool:
         """Start a non-HTTP invocation in the background; False if one is still running."""
         current = self._running.get(function.name)
@@ -96,7 +101,7 @@ class TimerRunner:
             )
             return False
         task = asyncio.get_running_loop().create_task(
-            self._invoke(function, trigger, past_due), name=f"invoke-{function.name}"
+            self._invoke(function, trigger, past_due, quiet), name=f"invoke-{function.name}"
         )
         self._running[function.name] = task
         task.add_done_callback(functools.partial(self._forget, function.name))
@@ -109,15 +114,21 @@ class TimerRunner:
     async def _run_schedule(self, function: IndexedFunction, schedule: ncrontab.Schedule) -> None:
         due = schedule.next_after(self._now())
         logger.info("timer %s: next run at %s", function.name, due.isoformat())
+        # More often than once a minute: its successes are DEBUG lines (failures stay ERROR).
+        frequent = (schedule.next_after(due) - due).total_seconds() < 60
         while True:
             await self._sleep_until(due)
             now = self._now()
-            self.start_invocation(function, "timer", past_due=now - due > _PAST_DUE_AFTER)
+            self.start_invocation(
+                function, "timer", past_due=now - due > _PAST_DUE_AFTER, quiet=frequent
+            )
             # From `now` rather than `due`: occurrences missed while the loop was blocked run
             # once (past due), not in a burst.
             due = schedule.next_after(max(due, now))
 
-    async def _invoke(self, function: IndexedFunction, trigger: str, past_due: bool) -> None:
+    async def _invoke(
+        self, function: IndexedFunction, trigger: str, past_due: bool, quiet: bool = False
+    ) -> None:
         started = time.perf_counter()
         invocation_id = str(uuid.uuid4())
         now = self._now()
@@ -135,7 +146,7 @@ class TimerRunner:
         except Exception:
             log_invocation(function.name, trigger, "error", started, invocation_id, failed=True)
             return
-        log_invocation(function.name, trigger, "ok", started, invocation_id)
+        log_invocation(function.name, trigger, "ok", started, invocation_id, quiet=quiet)
 
     def _schedule_status(self, name: str, now: datetime) -> dict[str, str]:
         status = {"LastUpdated": now.isoformat()}

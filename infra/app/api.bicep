@@ -54,6 +54,7 @@ param opportunityGroupExtraMembers string
 param dataverseCircuitFailures int
 param dataverseCircuitOpenSeconds int
 param inboxDrainConcurrency int
+param dataverseRequestsPer5Minutes int
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -213,6 +214,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     DATAVERSE_CIRCUIT_FAILURES: string(dataverseCircuitFailures)
     DATAVERSE_CIRCUIT_OPEN_SECONDS: string(dataverseCircuitOpenSeconds)
     INBOX_DRAIN_CONCURRENCY: string(inboxDrainConcurrency)
+    DATAVERSE_REQUESTS_PER_5_MINUTES: string(dataverseRequestsPer5Minutes)
   }
 }
 

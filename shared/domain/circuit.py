@@ -139,6 +139,11 @@ class RequestWindow:
             return 0.0
         return max(self._sent[0] + self._window - now, 0.001)
 
+    def full(self) -> bool:
+        """Whether a request now would have to wait (nothing is reserved)."""
+        now = self._clock()
+        return sum(1 for t in self._sent if t > now - self._window) >= self._limit
+
     def in_window(self) -> int:
         now = self._clock()
         return sum(1 for t in self._sent if t > now - self._window)

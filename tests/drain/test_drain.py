@@ -4,8 +4,11 @@ the Dataverse simulator over real HTTP (requests counted at the simulator)."""
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from typing import Any
+
+import pytest
 
 from devtools.dataverse_sim import SimState
 from devtools.serving import ServerThread
@@ -62,6 +65,39 @@ async def test_webhook_acks_without_calling_dataverse_while_the_circuit_is_open(
         assert all(stored[e["eventId"]]["status"] == "pending" for e in events)
         # No attempt at all for the 17: not a call, not even an outcome written to the row.
         assert not any(stored[e["eventId"]].get("lastError") for e in events[3:])
+
+
+async def test_a_full_request_window_leaves_events_to_the_sweep_without_waiting(
+    inbound_env: dict[str, str], sim: SimState, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    # Three requests per 5 minutes: the fourth and fifth events would have to wait for room,
+    # which only spends the webhook's budget; they are stored and left to the sweep instead.
+    async with drain_runtime(inbound_env, clock, DATAVERSE_REQUESTS_PER_5_MINUTES="3") as (
+        rt,
+        token,
+    ):
+        action_id = str(uuid.uuid4())
+        await correlate(rt.tables, action_id)
+        events = [survey_event(action_id) for _ in range(5)]
+        for event in events:
+            resp = await post_event(event, token)
+            assert resp.status_code == 200 and body_json(resp)["status"] == "accepted"
+        assert requests(sim) == 3
+        stored = await by_event(rt)
+        assert [stored[e["eventId"]]["status"] for e in events] == ["done"] * 3 + ["pending"] * 2
+        assert not any(stored[e["eventId"]].get("lastError") for e in events[3:])
+        assert [stored[e["eventId"]]["attempts"] for e in events[3:]] == [0, 0]
+        messages = [r.getMessage() for r in caplog.records]
+        # Not one inline wait for room (each would have spent the webhook's budget).
+        assert not [m for m in messages if "request window full: waiting" in m]
+        assert len([m for m in messages if "left to the sweeper: request window full" in m]) == 2
+
+        clock.advance(301)  # the window has room again (and the rows are past the grace)
+        report = await sweep_inbox(rt.inbound, expire=False)
+        assert report.outcomes == {"done": 2}
+        assert int(sim.stats()["writes"]) == 5  # (the run's summary note is one more request)
+        assert len(sim_tasks(sim)) == 5
 
 
 async def test_an_open_circuit_costs_the_sweep_one_probe_and_no_attempts(

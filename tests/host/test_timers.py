@@ -32,7 +32,7 @@ def schedules(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture
 def host_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
-    caplog.set_level(logging.INFO, logger="devtools.host")
+    caplog.set_level(logging.DEBUG, logger="devtools.host")
     return caplog
 
 
@@ -132,6 +132,18 @@ def test_timer_fires_on_schedule_without_overlap_and_stops_with_the_server(
     assert not [m for m in messages if " cancelled " in m]
     assert recorder.calls["tick_timer"] == 2
     assert recorder.active["tick_timer"] == 0
+
+    # An every-second timer's successes are DEBUG (they would drown the log); a run that is not
+    # frequent (runOnStartup here) stays INFO.
+    def levels(start: str) -> set[int]:
+        return {
+            r.levelno
+            for r in host_log.records
+            if r.name == "devtools.host" and r.getMessage().startswith(start)
+        }
+
+    assert levels("function=tick_timer trigger=timer ok") == {logging.DEBUG}
+    assert levels("function=startup_timer trigger=timer ok") == {logging.INFO}
 
 
 def test_timer_requests_carry_the_injected_clock(host_log: pytest.LogCaptureFixture) -> None:

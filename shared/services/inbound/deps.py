@@ -12,7 +12,7 @@ from shared.adapters.dataverse import DataverseClient
 from shared.adapters.retry import RetryPolicy
 from shared.clock import Clock, now_ms, wall
 from shared.config import Settings
-from shared.domain.circuit import Circuit
+from shared.domain.circuit import Circuit, RequestWindow
 from shared.logsafe import log_value
 from shared.services.callback_tokens import CallbackTokens
 from shared.services.flow_subscriptions import FlowResponses
@@ -78,10 +78,20 @@ class InboundDeps:
     # issue 12: drain. The process's Dataverse circuit (the client consults the same one):
     # while it is open the webhook skips its inline attempt and the sweep waits or stops.
     circuit: Circuit | None = None
+    window: RequestWindow | None = None  # the process's Dataverse request window
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # the drain's pause on a 429
 
     def dataverse_blocked(self) -> bool:
         return self.circuit is not None and self.circuit.blocked()
+
+    def inline_blocked(self) -> str | None:
+        """Why the webhook must not try Dataverse inline now (None: it may): waiting for the
+        circuit or for room in the request window would only spend the caller's budget."""
+        if self.dataverse_blocked():
+            return "circuit open"
+        if self.window is not None and self.window.full():
+            return "request window full"
+        return None
 
     def now_ms(self) -> int:
         return now_ms(self.clock)

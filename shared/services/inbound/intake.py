@@ -150,14 +150,14 @@ async def receive_event(deps: InboundDeps, raw: bytes, presented_token: str | No
     Nothing after the insert can fail the call: the event is stored, the sweeper finishes it.
     While the process's Dataverse circuit is open, there is no inline attempt at all.
     """
-    blocked = deps.dataverse_blocked()
-    result = await accept_event(deps, raw, presented_token, inline=not blocked)
+    blocked = deps.inline_blocked()
+    result = await accept_event(deps, raw, presented_token, inline=blocked is None)
     if result.status != "accepted":
         return result
-    if blocked:
-        # The circuit is open: no inline call (acknowledged at once; the row is pending and
-        # the sweep writes it once Dataverse answers again).
-        log.info("inbox event=%s left to the sweeper: circuit open", short(result.event_id))
+    if blocked is not None:
+        # The circuit is open or the request window full: no inline call (acknowledged at
+        # once; the row is pending and the sweep writes it once Dataverse takes calls again).
+        log.info("inbox event=%s left to the sweeper: %s", short(result.event_id), blocked)
         return result
     item = InboxItem(
         partition_key=result.partition_key,
