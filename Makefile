@@ -38,7 +38,7 @@ KAIZALA_TIME_SCALE ?= 1
 run: install local.settings.json
 	$(PY) -m devtools.stack --settings local.settings.json --kaizala-time-scale $(KAIZALA_TIME_SCALE)
 
-test: install
+test: install $(INFRA_VENV)/.installed
 	$(PY) -m pytest --cov --cov-report=term
 
 lint-py: $(VENV)/.installed

@@ -34,6 +34,7 @@ import httpx
 
 from bench.harness import BenchStack, EventFactory, Prepared, dataverse_stats
 from bench.ingest import _inbox_not_done, drive
+from bench.partial import merge_part, print_figures
 from bench.stats import Figure, figure
 
 ACK_RATIO_AIM = 0.8
@@ -240,12 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     if args.merge:
-        merged = json.loads(args.merge.read_text(encoding="utf-8"))
-        merged["figures"].update(result["figures"])
-        merged["details"]["backlog"] = {k: v for k, v in result.items() if k != "figures"}
-        args.merge.write_text(json.dumps(merged, indent=1, ensure_ascii=False) + "\n", "utf-8")
-    for key, f in result["figures"].items():
-        print(f"{key:34} {f['median']!s:>10} {f['unit']:9} {f.get('aim', '')} {f.get('met', '')}")
+        merge_part(args.merge, "backlog", result)
+    print_figures(result["figures"])
     return 0
 
 

@@ -14,11 +14,10 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from bench import machine
 from bench.coldstart import run_coldstart
 from bench.harness import RUNS, EventFactory, Sim, make_stack, prepare
+from bench.partial import merge_part, print_figures
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "bench" / "results.json"
@@ -52,25 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         finally:
             sim.close()
-    results: dict[str, Any] = (
-        json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
-    )
-    figures = {
-        k: v for k, v in results.get("figures", {}).items() if not k.startswith("coldstart.")
-    }
-    figures.update(cold.pop("figures"))
-    results["figures"] = figures
-    results.setdefault("details", {})["coldstart"] = {
-        **cold,
-        "machine": machine.describe(),
-        "source": machine.source(),
-        "runs": args.runs,
-    }
-    args.out.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    for key, f in figures.items():
-        if key.startswith("coldstart."):
-            met = "" if "met" not in f else ("  met" if f["met"] else "  NOT MET")
-            print(f"{key:52} {f['median']:>10} {f['unit']}{met}")
+    print_figures(merge_part(args.out, "coldstart", cold, runs=args.runs))
     say(f"wrote {args.out} in {time.monotonic() - started:.0f}s")
     return 0
 

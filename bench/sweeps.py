@@ -43,8 +43,8 @@ from typing import Any
 from azure.data.tables import EdmType, EntityProperty
 from azure.data.tables.aio import TableServiceClient
 
-from bench import machine
 from bench.harness import SAMPLE_EVENT_PATHS, cpu_seconds
+from bench.partial import merge_part, print_figures
 from bench.stats import Figure, figure
 from bench.wire import CountingProxy
 from devtools.azurite import Azurite, connection_string
@@ -427,24 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"[bench] {text}", flush=True)
 
     result = run_sweeps(args.quick, say)
-    # Only this part's figures are replaced: the others keep the run that measured them.
-    results: dict[str, Any] = (
-        json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
-    )
-    figures = {k: v for k, v in results.get("figures", {}).items() if not k.startswith("sweeps.")}
-    figures.update(result.pop("figures"))
-    results["figures"] = figures
-    results.setdefault("details", {})["sweeps"] = {
-        **result,
-        "machine": machine.describe(),
-        "source": machine.source(),
-        "quick": args.quick,
-    }
-    args.out.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    for key, f in figures.items():
-        if key.startswith("sweeps."):
-            met = "" if "met" not in f else ("  met" if f["met"] else "  NOT MET")
-            print(f"{key:52} {f['median']:>10} {f['unit']}{met}")
+    print_figures(merge_part(args.out, "sweeps", result, quick=args.quick))
     say(f"wrote {args.out} in {result['seconds']:.0f}s")
     return 0
 

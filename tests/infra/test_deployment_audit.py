@@ -256,7 +256,7 @@ def test_alerts_on_pycep_parse() -> None:
     """infra/validate.py (pycep, in .venv-infra) finds the four rules and their metric names."""
     python = ROOT / ".venv-infra" / "bin" / "python"
     if not python.exists():
-        pytest.skip(".venv-infra is not installed (make lint-infra installs it)")
+        pytest.skip(".venv-infra is not installed: make test and make lint-infra install it")
     proc = subprocess.run(  # noqa: S603 - fixed argv
         [str(python), str(ROOT / "infra" / "validate.py"), "--no-checkov"],
         capture_output=True,
